@@ -1,0 +1,3 @@
+from kohtaamo.cli import main
+
+main()

@@ -1,0 +1,118 @@
+"""The composition root: builds the runtime parts once and mounts every domain's routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from kohtaamo import ops
+from kohtaamo.auth import pages as auth_pages
+from kohtaamo.auth import router as auth_router
+from kohtaamo.bus import Bus
+from kohtaamo.config import Settings, get_settings
+from kohtaamo.db.engine import make_engine, make_sessionmaker
+from kohtaamo.db.migrate import ensure_migrated
+from kohtaamo.kit.errors import AppError
+from kohtaamo.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from kohtaamo.shops import pages as shop_pages
+from kohtaamo.shops import router as shops_router
+from kohtaamo.shops.directory import SiteDirectory
+from kohtaamo.shops.service import WorkspaceChanged
+from kohtaamo.tracking import router as tracking_router
+from kohtaamo.tracking.ingest import Ingestor
+from kohtaamo.tracking.live import LiveStore, MemoryLiveStore, RedisLiveStore
+from kohtaamo.tracking.service import Tracker
+from kohtaamo.web import templates
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        await ensure_migrated(engine, settings.database_url)  # refuse an unmigrated database
+        redis: Redis | None = None
+        limiter: RateLimiter = MemoryRateLimiter()
+        live: LiveStore = MemoryLiveStore(ttl=settings.live_visit_ttl_seconds)
+        if settings.redis_url:
+            redis = Redis.from_url(settings.redis_url)
+            await redis.ping()
+            limiter = RedisRateLimiter(redis)
+            live = RedisLiveStore(redis, ttl=settings.live_visit_ttl_seconds)
+        maker = make_sessionmaker(engine)
+        bus = Bus()
+        directory = SiteDirectory(maker)
+        bus.subscribe(WorkspaceChanged, directory.on_changed)
+        ingestor = Ingestor(engine)
+        ingestor.start()
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = maker
+        app.state.bus = bus
+        app.state.redis = redis
+        app.state.limiter = limiter
+        app.state.directory = directory
+        app.state.tracker = Tracker(
+            settings=settings, ingestor=ingestor, live=live, limiter=limiter
+        )
+        try:
+            yield
+        finally:
+            await ingestor.stop()
+            await live.close()
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Kohtaamo",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.add_middleware(ops.MetricsMiddleware, log_requests=settings.log_requests)
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for module in (ops, auth_router, shops_router, tracking_router):
+        app.include_router(module.router)
+    for pages in (auth_pages, shop_pages):
+        app.include_router(pages.router)
+    templates.mount_static(app)
+    return app
+
+
+async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in exc.errors()]
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    body = {
+        "detail": {
+            "code": "invalid",
+            "message": f"{first['field']}: {first['message']}",
+            "field": first["field"],
+            "errors": errors,
+        }
+    }
+    return JSONResponse(body, status_code=422)

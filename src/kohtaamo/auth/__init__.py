@@ -1,0 +1,1 @@
+"""Staff identity: users, passwords, sessions and tokens, workspace memberships and roles."""

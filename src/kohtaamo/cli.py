@@ -1,0 +1,223 @@
+"""`kohtaamo`: serve, migrate, create workspaces and users, run the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from kohtaamo.config import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def _with_db(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from kohtaamo.db.engine import make_engine, make_sessionmaker, transaction
+    from kohtaamo.db.migrate import NotMigrated, ensure_migrated
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        try:
+            await ensure_migrated(engine, settings.database_url)
+        except NotMigrated as exc:
+            raise click.ClickException(str(exc)) from None
+        async with transaction(make_sessionmaker(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+@click.group()
+def main() -> None:
+    """Kohtaamo: proactive chat, measured by the orders it earns."""
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the code's version."""
+    from kohtaamo.db.migrate import head_revision, upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    click.echo(f"database is at revision {head_revision(settings.database_url)}")
+
+
+def _check_migrated(settings: Settings) -> None:
+    async def noop(_: Any) -> None:
+        return None
+
+    asyncio.run(_with_db(settings, noop))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web app and API."""
+    import uvicorn
+
+    from kohtaamo.kit import logs
+
+    settings = _settings()
+    if settings.is_sqlite and workers > 1:
+        click.echo(
+            "note: several workers on SQLite share one writer; use PostgreSQL in production",
+            err=True,
+        )
+    _check_migrated(settings)
+    logs.configure(settings.log_level)
+    uvicorn.run(
+        "kohtaamo.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@main.command("create-workspace")
+@click.option("--name", required=True)
+@click.option("--owner", "owner_email", default=None, help="email of an existing user")
+@click.option("--origin", "origins", multiple=True, help="allowed widget origin (repeatable)")
+@click.option("--locale", type=click.Choice(["fi", "en"]), default="fi", show_default=True)
+@click.option("--currency", default="EUR", show_default=True)
+@click.option("--timezone", default="Europe/Helsinki", show_default=True)
+def create_workspace(
+    name: str,
+    owner_email: str | None,
+    origins: tuple[str, ...],
+    locale: str,
+    currency: str,
+    timezone: str,
+) -> None:
+    """Create a workspace; prints its site key and a secret API key (shown once)."""
+    from pydantic import ValidationError
+
+    from kohtaamo.auth import service as auth
+    from kohtaamo.shops import service
+    from kohtaamo.shops.schemas import WorkspaceCreate
+
+    try:
+        data = WorkspaceCreate(
+            name=name,
+            allowed_origins=list(origins),
+            locale=locale,  # type: ignore[arg-type]
+            currency=currency,
+            timezone=timezone,
+        )
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        raise click.ClickException(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}") from None
+
+    async def work(session: Any) -> tuple[Any, str]:
+        owner = None
+        if owner_email:
+            owner = await auth.get_user_by_email(session, owner_email)
+            if owner is None:
+                raise click.ClickException(f"--owner: no user with email {owner_email}")
+        ws = await service.create_workspace(session, data=data, owner=owner)
+        _, secret = await service.create_api_key(
+            session, workspace_id=ws.id, name="default", created_by=None
+        )
+        return ws, secret
+
+    ws, secret = asyncio.run(_with_db(_settings(), work))
+    click.echo(f"workspace id:   {ws.id}")
+    click.echo(f"site key:       {ws.site_key}")
+    click.echo(f"secret API key: {secret}   (shown once; store it now)")
+
+
+@main.command("create-user")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="KOHTAAMO_NEW_USER_PASSWORD",
+)
+@click.option("--locale", type=click.Choice(["fi", "en"]), default="fi", show_default=True)
+@click.option("--workspace", "workspace_id", type=int, default=None, help="add to this workspace")
+@click.option(
+    "--role", type=click.Choice(["owner", "admin", "agent"]), default="agent", show_default=True
+)
+def create_user(
+    email: str, name: str, password: str, locale: str, workspace_id: int | None, role: str
+) -> None:
+    """Create a staff user, optionally as a member of a workspace."""
+    from kohtaamo.auth import service as auth
+    from kohtaamo.auth.models import Role
+    from kohtaamo.kit.errors import AppError
+    from kohtaamo.shops import service
+
+    async def work(session: Any) -> Any:
+        try:
+            user = await auth.create_user(
+                session, email=email, name=name, password=password, locale=locale
+            )
+            if workspace_id is not None:
+                await service.get_workspace(session, workspace_id)
+                await auth.add_member(
+                    session, workspace_id=workspace_id, user=user, role=Role(role)
+                )
+        except AppError as exc:
+            raise click.ClickException(f"--{exc.field or 'value'}: {exc.message}") from None
+        return user
+
+    user = asyncio.run(_with_db(_settings(), work))
+    click.echo(f"user {user.id} <{user.email}> created")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def demo(host: str, port: int) -> None:
+    """Run the demo: SQLite under ./var, a demo workspace and logins, the server."""
+    from kohtaamo import demo as demo_mod
+
+    os.environ.setdefault("KOHTAAMO_DATABASE_URL", "sqlite+aiosqlite:///./var/demo.db")
+    os.environ.setdefault("KOHTAAMO_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    settings = _settings()
+    from kohtaamo.db.migrate import upgrade
+
+    upgrade(settings.database_url)
+    info = asyncio.run(_with_db(settings, lambda s: demo_mod.seed(s, settings)))
+    click.echo("")
+    click.echo(f"  Kohtaamo demo is running at {settings.public_base_url}/login")
+    for email, password, role in info.logins:
+        click.echo(f"    {role:<6} {email}  /  {password}")
+    click.echo(f"  Demo workspace site key: {info.site_key}")
+    click.echo("  Stop with Ctrl+C.")
+    click.echo("")
+    sys.stdout.flush()
+    import uvicorn
+
+    from kohtaamo.kit import logs
+
+    logs.configure("WARNING")
+    uvicorn.run(
+        "kohtaamo.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )

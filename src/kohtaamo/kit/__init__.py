@@ -1,0 +1,1 @@
+"""Small, domain-free helpers shared by every layer."""

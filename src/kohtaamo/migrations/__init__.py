@@ -1,0 +1,1 @@
+"""Alembic migrations (`kohtaamo migrate`). env.py gathers every domain's models."""

@@ -1,0 +1,90 @@
+"""Operations: liveness, readiness, Prometheus metrics, and per-request counting (pure ASGI, cheap)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+router = APIRouter(tags=["ops"], include_in_schema=False)
+log = logging.getLogger("kohtaamo.request")
+
+REQUESTS = Counter("kohtaamo_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "kohtaamo_http_request_seconds",
+    "HTTP request time",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> Response:
+    try:
+        async with request.app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        redis = request.app.state.redis
+        if redis is not None:
+            await redis.ping()
+    except Exception as exc:
+        return Response(
+            f'{{"status":"unavailable","reason":"{type(exc).__name__}"}}',
+            status_code=503,
+            media_type="application/json",
+        )
+    return Response('{"status":"ready"}', media_type="application/json")
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    """Counts requests by route template (not raw path, so ids don't explode the label set)."""
+
+    def __init__(self, app: ASGIApp, *, log_requests: bool = False) -> None:
+        self.app = app
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route: Any = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            REQUESTS.labels(scope["method"], name, str(status)).inc()
+            elapsed = time.perf_counter() - start
+            LATENCY.labels(name).observe(elapsed)
+            if self.log_requests or status >= 500:
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )

@@ -1,0 +1,1 @@
+"""Workspaces (one per shop): settings, the public site key, secret API keys."""

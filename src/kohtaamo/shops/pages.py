@@ -1,0 +1,185 @@
+"""Workspace pages: the list, settings, embed snippet, API keys and the team."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from kohtaamo.auth import service as auth
+from kohtaamo.auth.dependencies import optional_principal
+from kohtaamo.auth.models import Role
+from kohtaamo.auth.service import Principal
+from kohtaamo.kit.errors import AppError, NotFound
+from kohtaamo.shops import service
+from kohtaamo.shops.schemas import WorkspaceCreate, WorkspaceUpdate
+from kohtaamo.web.deps import DB
+from kohtaamo.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+WsId = Annotated[int, Path(ge=1)]
+
+
+async def _login(request: Request, db: DB) -> Principal | Response:
+    principal = await optional_principal(request, db)
+    if principal is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return principal
+
+
+@router.get("/workspaces")
+async def workspaces(request: Request, db: DB) -> Response:
+    p = await _login(request, db)
+    if isinstance(p, Response):
+        return p
+    rows = await service.workspaces_of(db, p.user.id)
+    return render(
+        request, "workspaces.html", user=p.user, csrf=p.auth.csrf_token, rows=rows, error=None
+    )
+
+
+@router.post("/workspaces")
+async def create(request: Request, db: DB, name: Annotated[str, Form(max_length=200)]) -> Response:
+    p = await _login(request, db)
+    if isinstance(p, Response):
+        return p
+    try:
+        data = WorkspaceCreate(name=name)
+    except ValidationError as exc:
+        rows = await service.workspaces_of(db, p.user.id)
+        return render(
+            request,
+            "workspaces.html",
+            422,
+            user=p.user,
+            csrf=p.auth.csrf_token,
+            rows=rows,
+            error=exc.errors()[0]["msg"],
+        )
+    ws = await service.create_workspace(db, data=data, owner=p.user)
+    return RedirectResponse(f"/workspaces/{ws.id}", status_code=303)
+
+
+async def _detail(
+    request: Request, db: DB, p: Principal, ws_id: int, status: int = 200, **extra: object
+) -> Response:
+    role = await auth.role_in(db, user_id=p.user.id, workspace_id=ws_id)
+    if role is None:
+        raise NotFound("no such workspace", field="workspace_id")
+    ws = await service.get_workspace(db, ws_id)
+    keys = await service.list_api_keys(db, ws_id) if role.at_least(Role.admin) else []
+    members = await auth.list_members(db, ws_id)
+    base = str(request.app.state.settings.public_base_url)
+    ctx: dict[str, object] = {
+        "user": p.user,
+        "csrf": p.auth.csrf_token,
+        "ws": ws,
+        "role": role,
+        "keys": keys,
+        "members": members,
+        "base_url": base,
+        "is_admin": role.at_least(Role.admin),
+        "error": None,
+        "notice": None,
+        "new_secret": None,
+    }
+    ctx.update(extra)
+    return render(request, "workspace.html", status, **ctx)
+
+
+@router.get("/workspaces/{ws_id}")
+async def detail(ws_id: WsId, request: Request, db: DB) -> Response:
+    p = await _login(request, db)
+    if isinstance(p, Response):
+        return p
+    return await _detail(request, db, p, ws_id)
+
+
+async def _admin(request: Request, db: DB, ws_id: int) -> Principal | Response:
+    p = await _login(request, db)
+    if isinstance(p, Response):
+        return p
+    role = await auth.role_in(db, user_id=p.user.id, workspace_id=ws_id)
+    if role is None:
+        raise NotFound("no such workspace", field="workspace_id")
+    if not role.at_least(Role.admin):
+        return await _detail(request, db, p, ws_id, 403, error="admin role needed")
+    return p
+
+
+@router.post("/workspaces/{ws_id}/settings")
+async def save_settings(
+    ws_id: WsId,
+    request: Request,
+    db: DB,
+    name: Annotated[str, Form(max_length=200)],
+    allowed_origins: Annotated[str, Form(max_length=10_000)] = "",
+    timezone: Annotated[str, Form(max_length=64)] = "Europe/Helsinki",
+    locale: Annotated[str, Form(max_length=2)] = "fi",
+    currency: Annotated[str, Form(max_length=3)] = "EUR",
+) -> Response:
+    p = await _admin(request, db, ws_id)
+    if isinstance(p, Response):
+        return p
+    origins = [line.strip() for line in allowed_origins.splitlines() if line.strip()]
+    try:
+        data = WorkspaceUpdate(
+            name=name,
+            allowed_origins=origins,
+            timezone=timezone,
+            locale=locale,
+            currency=currency.upper(),
+        )  # type: ignore[arg-type]
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        return await _detail(request, db, p, ws_id, 422, error=f"{e['loc'][0]}: {e['msg']}")
+    ws = await service.get_workspace(db, ws_id)
+    await service.update_workspace(db, workspace=ws, data=data)
+    return await _detail(request, db, p, ws_id, notice="ws.saved")
+
+
+@router.post("/workspaces/{ws_id}/api-keys")
+async def new_key(
+    ws_id: WsId, request: Request, db: DB, name: Annotated[str, Form(min_length=1, max_length=120)]
+) -> Response:
+    p = await _admin(request, db, ws_id)
+    if isinstance(p, Response):
+        return p
+    _, secret = await service.create_api_key(
+        db, workspace_id=ws_id, name=name, created_by=p.user.id
+    )
+    return await _detail(request, db, p, ws_id, 201, new_secret=secret)
+
+
+@router.post("/workspaces/{ws_id}/api-keys/{key_id}/revoke")
+async def revoke_key(
+    ws_id: WsId, key_id: Annotated[int, Path(ge=1)], request: Request, db: DB
+) -> Response:
+    p = await _admin(request, db, ws_id)
+    if isinstance(p, Response):
+        return p
+    await service.revoke_api_key(db, workspace_id=ws_id, key_id=key_id)
+    return RedirectResponse(f"/workspaces/{ws_id}#keys", status_code=303)
+
+
+@router.post("/workspaces/{ws_id}/members")
+async def add_member(
+    ws_id: WsId,
+    request: Request,
+    db: DB,
+    email: Annotated[str, Form(max_length=254)],
+    role: Annotated[str, Form(pattern="^(admin|agent)$")] = "agent",
+) -> Response:
+    p = await _admin(request, db, ws_id)
+    if isinstance(p, Response):
+        return p
+    user = await auth.get_user_by_email(db, email)
+    if user is None:
+        return await _detail(request, db, p, ws_id, 404, error=f"{email}: no such user")
+    try:
+        await auth.add_member(db, workspace_id=ws_id, user=user, role=Role(role))
+    except AppError as exc:
+        return await _detail(request, db, p, ws_id, exc.status, error=exc.message)
+    return RedirectResponse(f"/workspaces/{ws_id}#team", status_code=303)

@@ -1,0 +1,142 @@
+"""Tracking: store a checked batch (once per event id), fold it into live state, read it back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from prometheus_client import Counter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kohtaamo.config import Settings
+from kohtaamo.kit.clock import utcnow
+from kohtaamo.kit.errors import NotFound, RateLimited
+from kohtaamo.kit.ratelimit import RateLimiter
+from kohtaamo.shops.directory import Site
+from kohtaamo.tracking.ingest import Ingestor, Submission
+from kohtaamo.tracking.intake import Intake, check_events, read_envelope
+from kohtaamo.tracking.live import LiveEvent, LiveStore, State
+from kohtaamo.tracking.models import TrackedEvent, Visit, Visitor
+from kohtaamo.tracking.schemas import TrackBatch, TrackResult
+
+EVENTS = Counter("kohtaamo_events_total", "Tracked events by outcome", ["outcome"])
+for _outcome in ("accepted", "duplicate", "rejected"):
+    EVENTS.labels(_outcome)
+
+
+@dataclass(slots=True)
+class Tracker:
+    """What the tracking path needs at run time; built once by the app."""
+
+    settings: Settings
+    ingestor: Ingestor
+    live: LiveStore
+    limiter: RateLimiter
+
+
+def envelope(tracker: Tracker, payload: object) -> TrackBatch:
+    try:
+        return read_envelope(payload, max_events=tracker.settings.track_max_events)
+    except Exception:
+        EVENTS.labels("rejected").inc(_count(payload))
+        raise
+
+
+def _count(payload: object) -> int:
+    events = payload.get("events") if isinstance(payload, dict) else None
+    return len(events) if isinstance(events, list) else 1
+
+
+async def throttle(tracker: Tracker, site: Site, n_events: int) -> None:
+    s = tracker.settings
+    verdict = await tracker.limiter.hit(
+        f"track:{site.workspace_id}", rate=s.track_rate_per_site, burst=s.track_burst_per_site
+    )
+    if not verdict.allowed:
+        EVENTS.labels("rejected").inc(n_events)
+        raise RateLimited(
+            f"this site sends more than {s.track_rate_per_site:g} requests a second",
+            retry_after=verdict.retry_after,
+        )
+
+
+def check(tracker: Tracker, batch: TrackBatch) -> Intake:
+    s = tracker.settings
+    try:
+        return check_events(
+            batch,
+            now=utcnow(),
+            future_skew=timedelta(seconds=s.track_future_skew_seconds),
+            max_props_bytes=s.track_max_props_bytes,
+        )
+    except Exception:
+        EVENTS.labels("rejected").inc(len(batch.events))
+        raise
+
+
+async def track(
+    tracker: Tracker, *, site: Site, intake: Intake, source: str
+) -> tuple[TrackResult, State]:
+    """Store the batch (committed before this returns), then update the visit's live state."""
+    stored = await tracker.ingestor.submit(Submission(site.workspace_id, intake, source))
+    accepted = set(stored.accepted)
+    live = [
+        LiveEvent(ev.type, ev.ts.timestamp(), ev.props) for ev in intake.events if ev.id in accepted
+    ]
+    state = await tracker.live.update(
+        (site.workspace_id, intake.visitor_key, intake.visit_key),
+        live,
+        number=stored.visit_number,
+        customer_id=intake.customer_id,
+        currency=site.currency,
+    )
+    EVENTS.labels("accepted").inc(len(stored.accepted))
+    EVENTS.labels("duplicate").inc(stored.duplicates)
+    result = TrackResult(
+        accepted=len(stored.accepted),
+        duplicates=stored.duplicates,
+        clamped=sum(1 for ev in intake.events if ev.clamped and ev.id in accepted),
+        visit_number=stored.visit_number,
+        returning=stored.visit_number > 1,
+    )
+    return result, state
+
+
+async def list_visitors(
+    session: AsyncSession, workspace_id: int, *, limit: int, before_id: int | None = None
+) -> list[Visitor]:
+    stmt = select(Visitor).where(Visitor.workspace_id == workspace_id)
+    if before_id is not None:
+        stmt = stmt.where(Visitor.id < before_id)
+    stmt = stmt.order_by(Visitor.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_visitor(session: AsyncSession, workspace_id: int, visitor_key: str) -> Visitor:
+    stmt = select(Visitor).where(Visitor.workspace_id == workspace_id, Visitor.key == visitor_key)
+    visitor = (await session.execute(stmt)).scalar_one_or_none()
+    if visitor is None:
+        raise NotFound("no such visitor", field="visitor_id")
+    return visitor
+
+
+async def visits_of(session: AsyncSession, workspace_id: int, visitor_key: str) -> list[Visit]:
+    stmt = (
+        select(Visit)
+        .where(Visit.workspace_id == workspace_id, Visit.visitor_key == visitor_key)
+        .order_by(Visit.started_at)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def events_of(
+    session: AsyncSession, workspace_id: int, visitor_key: str, *, limit: int
+) -> list[TrackedEvent]:
+    stmt = (
+        select(TrackedEvent)
+        .where(TrackedEvent.workspace_id == workspace_id, TrackedEvent.visitor_key == visitor_key)
+        .order_by(TrackedEvent.ts.desc(), TrackedEvent.seq.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
