@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live: LiveStore = MemoryLiveStore(ttl=settings.live_visit_ttl_seconds)
         if settings.redis_url:
             redis = Redis.from_url(settings.redis_url)
-            await redis.ping()
+            await redis.ping()  # type: ignore[misc]  # fail at start, not on the first event
             limiter = RedisRateLimiter(redis)
             live = RedisLiveStore(redis, ttl=settings.live_visit_ttl_seconds)
         maker = make_sessionmaker(engine)

@@ -117,7 +117,7 @@ def create_workspace(
         data = WorkspaceCreate(
             name=name,
             allowed_origins=list(origins),
-            locale=locale,  # type: ignore[arg-type]
+            locale=locale,
             currency=currency,
             timezone=timezone,
         )

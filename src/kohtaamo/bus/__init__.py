@@ -37,7 +37,7 @@ class Bus:
 
     async def dispatch(self, event: Event) -> None:
         for kind in type(event).__mro__:
-            for handler in self._handlers.get(kind, ()):  # type: ignore[call-overload]
+            for handler in self._handlers.get(kind, ()):
                 try:
                     await handler(event)
                 except Exception:

@@ -131,7 +131,7 @@ async def save_settings(
             timezone=timezone,
             locale=locale,
             currency=currency.upper(),
-        )  # type: ignore[arg-type]
+        )
     except ValidationError as exc:
         e = exc.errors()[0]
         return await _detail(request, db, p, ws_id, 422, error=f"{e['loc'][0]}: {e['msg']}")

@@ -14,8 +14,9 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kohtaamo.db.upsert import insert_for
@@ -24,7 +25,9 @@ from kohtaamo.tracking.intake import Intake
 from kohtaamo.tracking.models import TrackedEvent, Visit, Visitor
 
 log = logging.getLogger(__name__)
-V, S, E = Visitor.__table__, Visit.__table__, TrackedEvent.__table__
+V = cast(Table, Visitor.__table__)
+S = cast(Table, Visit.__table__)
+E = cast(Table, TrackedEvent.__table__)
 
 
 @dataclass(slots=True)
@@ -125,8 +128,8 @@ class Ingestor:
     async def _upsert_visitors_and_visits(
         self, conn: AsyncConnection, subs: list[Submission]
     ) -> dict[tuple[int, str, str], int]:
-        visitors: dict[tuple[int, str], dict[str, object]] = {}
-        visits: dict[tuple[int, str, str], dict[str, object]] = {}
+        visitors: dict[tuple[int, str], dict[str, Any]] = {}
+        visits: dict[tuple[int, str, str], dict[str, Any]] = {}
         for sub in subs:
             it = sub.intake
             first, last = it.events[0].ts, it.events[-1].ts
@@ -142,8 +145,8 @@ class Ingestor:
                     "customer_id": None,
                 },
             )
-            row["first_seen_at"] = min(first, row["first_seen_at"])  # type: ignore[type-var]
-            row["last_seen_at"] = max(last, row["last_seen_at"])  # type: ignore[type-var]
+            row["first_seen_at"] = min(first, row["first_seen_at"])
+            row["last_seen_at"] = max(last, row["last_seen_at"])
             row["customer_id"] = it.customer_id or row["customer_id"]
             sk = (sub.workspace_id, it.visitor_key, it.visit_key)
             land = it.landing
@@ -165,8 +168,8 @@ class Ingestor:
                     "customer_id": None,
                 },
             )
-            srow["started_at"] = min(first, srow["started_at"])  # type: ignore[type-var]
-            srow["last_event_at"] = max(last, srow["last_event_at"])  # type: ignore[type-var]
+            srow["started_at"] = min(first, srow["started_at"])
+            srow["last_event_at"] = max(last, srow["last_event_at"])
             srow["customer_id"] = it.customer_id or srow["customer_id"]
             if land is not None and srow["landing_url"] is None:
                 srow.update(
@@ -226,15 +229,15 @@ class Ingestor:
         ).returning(S.c.id, S.c.workspace_id, S.c.visitor_key, S.c.key, S.c.number)
         numbers: dict[tuple[int, str, str], int] = {}
         fresh: list[tuple[int, tuple[int, str, str]]] = []
-        for row in await conn.execute(stmt, [visits[k] for k in sorted(visits)]):
-            k = (row.workspace_id, row.visitor_key, row.key)
-            if row.number is None:
-                fresh.append((row.id, k))
+        for ret in await conn.execute(stmt, [visits[k] for k in sorted(visits)]):
+            k = (ret.workspace_id, ret.visitor_key, ret.key)
+            if ret.number is None:
+                fresh.append((ret.id, k))
             else:
-                numbers[k] = row.number
+                numbers[k] = ret.number
         # A new visit takes the next number from its visitor's row: an atomic increment, so two
         # workers that see two new visits of one visitor at once still number them 1 and 2.
-        for visit_id, k in sorted(fresh, key=lambda f: visits[f[1]]["started_at"]):  # type: ignore[arg-type,return-value]
+        for visit_id, k in sorted(fresh, key=lambda f: visits[f[1]]["started_at"]):
             n = (
                 await conn.execute(
                     update(V)

@@ -212,7 +212,7 @@ class RedisLiveStore:
                         else new_state(*key, number=number, currency=currency)
                     )
                     fold(state, events, number=number, customer_id=customer_id)
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.set(rkey, jsonx.dumps(state), ex=self._ttl)
                     await pipe.execute()
                     return state

@@ -11,6 +11,7 @@ from kohtaamo.kit.http import read_body
 from kohtaamo.tracking import service
 from kohtaamo.tracking.dependencies import resolve_sender
 from kohtaamo.tracking.intake import parse_body
+from kohtaamo.tracking.models import Visit, Visitor
 from kohtaamo.tracking.schemas import EventRead, TrackResult, VisitorRead, VisitRead
 from kohtaamo.web.deps import DB
 
@@ -81,7 +82,7 @@ async def list_visitors(
     return [_visitor(v) for v in rows]
 
 
-def _visitor(v: service.Visitor) -> VisitorRead:
+def _visitor(v: Visitor) -> VisitorRead:
     return VisitorRead(
         visitor_id=v.key,
         first_seen_at=v.first_seen_at,
@@ -102,7 +103,7 @@ async def visits(visitor_id: VisitorKey, access: MemberAccess, db: DB) -> list[V
     return [_visit(v) for v in await service.visits_of(db, access.workspace_id, visitor_id)]
 
 
-def _visit(v: service.Visit) -> VisitRead:
+def _visit(v: Visit) -> VisitRead:
     fields = {
         k: getattr(v, k) for k in VisitRead.model_fields if k not in ("visit_id", "visitor_id")
     }

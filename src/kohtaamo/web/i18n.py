@@ -20,7 +20,7 @@ def translate(locale: str, key: str, **params: object) -> str:
 
 def pick(accept_language: str | None, cookie: str | None, default: str = "fi") -> str:
     if cookie in LOCALES:
-        return cookie  # type: ignore[return-value]
+        return cookie
     for part in (accept_language or "").split(","):
         lang = part.split(";", 1)[0].strip().lower()[:2]
         if lang in LOCALES:
