@@ -20,7 +20,16 @@ from kohtaamo.config import Settings, load_settings
 from kohtaamo.db.migrate import upgrade
 from tests import services
 
-TABLES = ("events", "visits", "visitors", "api_keys", "auth_sessions", "memberships", "workspaces", "users")
+TABLES = (
+    "events",
+    "visits",
+    "visitors",
+    "api_keys",
+    "auth_sessions",
+    "memberships",
+    "workspaces",
+    "users",
+)
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +48,10 @@ def pg_database() -> Iterator[str]:
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(
-            host=services.PG_HOST, port=services.PG_PORT, user=services.PG_USER, database=services.PG_DB
+            host=services.PG_HOST,
+            port=services.PG_PORT,
+            user=services.PG_USER,
+            database=services.PG_DB,
         )
         try:
             await conn.execute(sql)

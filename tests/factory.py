@@ -39,10 +39,18 @@ class Shop:
     owner: Staff
 
 
-async def user(app: FastAPI, client: httpx.AsyncClient, email: str, *, workspace_id: int | None = None,
-               role: str = "agent") -> Staff:
+async def user(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    email: str,
+    *,
+    workspace_id: int | None = None,
+    role: str = "agent",
+) -> Staff:
     async with transaction(app.state.sessionmaker) as s:
-        u = await auth.create_user(s, email=email, name=email.split("@")[0].title(), password=PASSWORD)
+        u = await auth.create_user(
+            s, email=email, name=email.split("@")[0].title(), password=PASSWORD
+        )
         if workspace_id is not None:
             await auth.add_member(s, workspace_id=workspace_id, user=u, role=Role(role))
         uid = u.id
@@ -51,8 +59,14 @@ async def user(app: FastAPI, client: httpx.AsyncClient, email: str, *, workspace
     return Staff(uid, email, r.json()["access_token"])
 
 
-async def shop(app: FastAPI, client: httpx.AsyncClient, name: str = "Kauppa", *,
-               owner_email: str | None = None, origins: list[str] | None = None) -> Shop:
+async def shop(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    name: str = "Kauppa",
+    *,
+    owner_email: str | None = None,
+    origins: list[str] | None = None,
+) -> Shop:
     owner = await user(app, client, owner_email or f"owner-{uuid.uuid4().hex[:8]}@example.fi")
     r = await client.post(
         "/api/v1/workspaces",
@@ -61,8 +75,9 @@ async def shop(app: FastAPI, client: httpx.AsyncClient, name: str = "Kauppa", *,
     )
     assert r.status_code == 201, r.text
     ws = r.json()
-    r = await client.post(f"/api/v1/workspaces/{ws['id']}/api-keys", json={"name": "server"},
-                          headers=owner.headers)
+    r = await client.post(
+        f"/api/v1/workspaces/{ws['id']}/api-keys", json={"name": "server"}, headers=owner.headers
+    )
     assert r.status_code == 201, r.text
     return Shop(ws["id"], ws["site_key"], r.json()["secret"], owner)
 
@@ -71,18 +86,24 @@ def now_ms(offset_s: float = 0.0) -> int:
     return int((utcnow().timestamp() + offset_s) * 1000)
 
 
-def event(type_: str, props: dict[str, Any] | None = None, *, ts: Any = None,
-          id_: str | None = None) -> dict[str, Any]:
-    return {"id": id_ or str(uuid.uuid4()), "type": type_, "ts": ts if ts is not None else now_ms(),
-            "props": props or {}}
+def event(
+    type_: str, props: dict[str, Any] | None = None, *, ts: Any = None, id_: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": id_ or str(uuid.uuid4()),
+        "type": type_,
+        "ts": ts if ts is not None else now_ms(),
+        "props": props or {},
+    }
 
 
 def page(url: str, page_type: str = "other", *, ts: Any = None, **props: Any) -> dict[str, Any]:
     return event("page_view", {"url": url, "page_type": page_type, **props}, ts=ts)
 
 
-def batch(shop_: Shop, events: list[dict[str, Any]], *, visitor: str = "vis-1",
-          visit: str = "visit-1") -> dict[str, Any]:
+def batch(
+    shop_: Shop, events: list[dict[str, Any]], *, visitor: str = "vis-1", visit: str = "visit-1"
+) -> dict[str, Any]:
     return {"site_key": shop_.site_key, "visitor_id": visitor, "visit_id": visit, "events": events}
 
 

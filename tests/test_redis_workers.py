@@ -28,8 +28,9 @@ async def redis_url() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def workers(database_url: str, redis_url: str, n: int = 2, **overrides: object
-                  ) -> AsyncIterator[list[tuple[FastAPI, httpx.AsyncClient]]]:
+async def workers(
+    database_url: str, redis_url: str, n: int = 2, **overrides: object
+) -> AsyncIterator[list[tuple[FastAPI, httpx.AsyncClient]]]:
     """`n` independent app instances (own engine, caches, limiter clients) on one DB and one Redis."""
     async with AsyncExitStack() as stack:
         out = []
@@ -37,18 +38,27 @@ async def workers(database_url: str, redis_url: str, n: int = 2, **overrides: ob
             app = create_app(make_settings(database_url, redis_url=redis_url, **overrides))
             await stack.enter_async_context(app.router.lifespan_context(app))
             client = await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w"))
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://w")
+            )
             out.append((app, client))
         yield out
 
 
-async def test_live_state_is_identical_from_another_worker(database_url: str, redis_url: str) -> None:
+async def test_live_state_is_identical_from_another_worker(
+    database_url: str, redis_url: str
+) -> None:
     async with workers(database_url, redis_url) as [(app1, c1), (_app2, c2)]:
         shop = await f.shop(app1, c1)
-        first = [f.page("https://shop.example/cart", "cart", ts=f.now_ms(-5)),
-                 f.event("form_error", {"form": "checkout", "field": "email"}, ts=f.now_ms(-4))]
-        second = [f.event("form_error", {"form": "checkout", "field": "email"}, ts=f.now_ms(-3)),
-                  f.event("cart_add", {"product_id": "p", "unit_price": 500, "quantity": 3}, ts=f.now_ms(-2))]
+        first = [
+            f.page("https://shop.example/cart", "cart", ts=f.now_ms(-5)),
+            f.event("form_error", {"form": "checkout", "field": "email"}, ts=f.now_ms(-4)),
+        ]
+        second = [
+            f.event("form_error", {"form": "checkout", "field": "email"}, ts=f.now_ms(-3)),
+            f.event(
+                "cart_add", {"product_id": "p", "unit_price": 500, "quantity": 3}, ts=f.now_ms(-2)
+            ),
+        ]
         assert (await f.track(c1, f.batch(shop, first))).status_code == 200
         assert (await f.track(c2, f.batch(shop, second))).status_code == 200  # the other worker
         url = f"/api/v1/workspaces/{shop.id}/visitors/vis-1/visits/visit-1/live"
@@ -60,7 +70,9 @@ async def test_live_state_is_identical_from_another_worker(database_url: str, re
 
 
 async def test_rate_limit_is_shared_by_workers(database_url: str, redis_url: str) -> None:
-    async with workers(database_url, redis_url, track_rate_per_site=0.5, track_burst_per_site=4) as ws:
+    async with workers(
+        database_url, redis_url, track_rate_per_site=0.5, track_burst_per_site=4
+    ) as ws:
         (app1, c1), (_app2, c2) = ws
         shop = await f.shop(app1, c1)
         codes = []
@@ -73,11 +85,16 @@ async def test_rate_limit_is_shared_by_workers(database_url: str, redis_url: str
 
 
 async def test_login_throttle_is_shared_by_workers(database_url: str, redis_url: str) -> None:
-    async with workers(database_url, redis_url, login_attempts_per_window=3) as [(app1, c1), (_a, c2)]:
+    async with workers(database_url, redis_url, login_attempts_per_window=3) as [
+        (app1, c1),
+        (_a, c2),
+    ]:
         await f.user(app1, c1, "agent@example.fi")  # one successful login counts as an attempt
         codes = []
         for i in range(3):
-            r = await (c1, c2)[i % 2].post("/api/v1/auth/token",
-                                           json={"email": "agent@example.fi", "password": "wrong-password"})
+            r = await (c1, c2)[i % 2].post(
+                "/api/v1/auth/token",
+                json={"email": "agent@example.fi", "password": "wrong-password"},
+            )
             codes.append(r.status_code)
         assert codes == [401, 401, 429]

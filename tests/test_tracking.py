@@ -15,15 +15,19 @@ from tests.conftest import make_settings
 
 
 async def _events_of(client: httpx.AsyncClient, shop: f.Shop, visitor: str = "vis-1") -> list[dict]:
-    r = await client.get(f"/api/v1/workspaces/{shop.id}/visitors/{visitor}/events?limit=1000",
-                         headers=shop.owner.headers)
+    r = await client.get(
+        f"/api/v1/workspaces/{shop.id}/visitors/{visitor}/events?limit=1000",
+        headers=shop.owner.headers,
+    )
     if r.status_code == 404:
         return []
     assert r.status_code == 200, r.text
     return r.json()
 
 
-async def test_same_event_id_in_two_batches_is_stored_once(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_same_event_id_in_two_batches_is_stored_once(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     shop = await f.shop(app, client)
     a, b, c = (f.page("https://shop.example/", "landing") for _ in range(3))
     r1 = await f.track(client, f.batch(shop, [a, b]))
@@ -36,7 +40,9 @@ async def test_same_event_id_in_two_batches_is_stored_once(app: FastAPI, client:
     assert sorted(e["id"] for e in stored) == sorted([a["id"], b["id"], c["id"]])
 
 
-async def test_duplicate_id_inside_one_batch_counts_once(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_duplicate_id_inside_one_batch_counts_once(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     shop = await f.shop(app, client)
     ev = f.page("https://shop.example/", "landing")
     r = await f.track(client, f.batch(shop, [ev, dict(ev)]))
@@ -51,7 +57,9 @@ async def test_concurrent_resends_are_stored_once(app: FastAPI, client: httpx.As
     answers = await asyncio.gather(*(f.track(client, b) for b in bodies))
     assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
     assert sum(r.json()["accepted"] for r in answers) == 40
-    assert sum(r.json()["duplicates"] for r in answers) == sum(len(b["events"]) for b in bodies) - 40
+    assert (
+        sum(r.json()["duplicates"] for r in answers) == sum(len(b["events"]) for b in bodies) - 40
+    )
     assert len(await _events_of(client, shop)) == 40
 
 
@@ -77,18 +85,99 @@ async def test_malformed_event_names_index_and_field_and_stores_nothing(
 @pytest.mark.parametrize(
     ("event", "field"),
     [
-        ({"id": "not-a-uuid", "type": "page_view", "ts": 1_700_000_000_000, "props": {"url": "https://a.example/"}}, "events[0].id"),
-        ({"id": str(uuid.uuid4()), "type": "page_view", "ts": 1_700_000_000_000, "props": {"url": "/relative"}}, "events[0].props.url"),
-        ({"id": str(uuid.uuid4()), "type": "page_view", "ts": 1_700_000_000_000, "props": {"url": "https://a.example/", "page_type": "blog"}}, "events[0].props.page_type"),
-        ({"id": str(uuid.uuid4()), "type": "form_error", "ts": 1_700_000_000_000, "props": {"form": "login"}}, "events[0].props.field"),
-        ({"id": str(uuid.uuid4()), "type": "server_error", "ts": 1_700_000_000_000, "props": {"status": 404}}, "events[0].props.status"),
-        ({"id": str(uuid.uuid4()), "type": "purchase", "ts": 1_700_000_000_000, "props": {"order_id": "1", "value": 100, "currency": "euro"}}, "events[0].props.currency"),
-        ({"id": str(uuid.uuid4()), "type": "identify", "ts": 1_700_000_000_000, "props": {}}, "events[0].props.customer_id"),
-        ({"id": str(uuid.uuid4()), "type": "teleport", "ts": 1_700_000_000_000, "props": {}}, "events[0].type"),
-        ({"id": str(uuid.uuid4()), "type": "custom:Bad Name", "ts": 1_700_000_000_000, "props": {}}, "events[0].type"),
-        ({"id": str(uuid.uuid4()), "type": "login_failed", "ts": 1_700_000_000, "props": {}}, "events[0].ts"),
-        ({"id": str(uuid.uuid4()), "type": "login_failed", "ts": "2026-01-01T10:00:00", "props": {}}, "events[0].ts"),
-        ({"id": str(uuid.uuid4()), "type": "login_failed", "ts": 1_700_000_000_000, "props": {"why": "x"}}, "events[0].props.why"),
+        (
+            {
+                "id": "not-a-uuid",
+                "type": "page_view",
+                "ts": 1_700_000_000_000,
+                "props": {"url": "https://a.example/"},
+            },
+            "events[0].id",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "type": "page_view",
+                "ts": 1_700_000_000_000,
+                "props": {"url": "/relative"},
+            },
+            "events[0].props.url",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "type": "page_view",
+                "ts": 1_700_000_000_000,
+                "props": {"url": "https://a.example/", "page_type": "blog"},
+            },
+            "events[0].props.page_type",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "type": "form_error",
+                "ts": 1_700_000_000_000,
+                "props": {"form": "login"},
+            },
+            "events[0].props.field",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "type": "server_error",
+                "ts": 1_700_000_000_000,
+                "props": {"status": 404},
+            },
+            "events[0].props.status",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "type": "purchase",
+                "ts": 1_700_000_000_000,
+                "props": {"order_id": "1", "value": 100, "currency": "euro"},
+            },
+            "events[0].props.currency",
+        ),
+        (
+            {"id": str(uuid.uuid4()), "type": "identify", "ts": 1_700_000_000_000, "props": {}},
+            "events[0].props.customer_id",
+        ),
+        (
+            {"id": str(uuid.uuid4()), "type": "teleport", "ts": 1_700_000_000_000, "props": {}},
+            "events[0].type",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "type": "custom:Bad Name",
+                "ts": 1_700_000_000_000,
+                "props": {},
+            },
+            "events[0].type",
+        ),
+        (
+            {"id": str(uuid.uuid4()), "type": "login_failed", "ts": 1_700_000_000, "props": {}},
+            "events[0].ts",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "type": "login_failed",
+                "ts": "2026-01-01T10:00:00",
+                "props": {},
+            },
+            "events[0].ts",
+        ),
+        (
+            {
+                "id": str(uuid.uuid4()),
+                "type": "login_failed",
+                "ts": 1_700_000_000_000,
+                "props": {"why": "x"},
+            },
+            "events[0].props.why",
+        ),
         ({"id": str(uuid.uuid4()), "type": "login_failed", "props": {}}, "events[0].ts"),
     ],
 )
@@ -115,9 +204,13 @@ async def test_envelope_errors(app: FastAPI, client: httpx.AsyncClient) -> None:
         r = await f.track(client, body)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["detail"]["field"] == field
-    r = await client.post("/api/v1/track", content=b"{not json", headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/v1/track", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and r.json()["detail"]["field"] == "body"
-    r = await client.post("/api/v1/track", content=b"<xml/>", headers={"content-type": "application/xml"})
+    r = await client.post(
+        "/api/v1/track", content=b"<xml/>", headers={"content-type": "application/xml"}
+    )
     assert r.status_code == 415 and r.json()["detail"]["field"] == "content-type"
 
 
@@ -125,7 +218,8 @@ async def test_text_plain_beacon_body_is_accepted(app: FastAPI, client: httpx.As
     shop = await f.shop(app, client)
     body = jsonx.dumps(f.batch(shop, [f.page("https://shop.example/")]))
     r = await client.post(
-        "/api/v1/track", content=body,
+        "/api/v1/track",
+        content=body,
         headers={"content-type": "text/plain;charset=UTF-8", "Origin": f.ORIGIN},
     )
     assert r.status_code == 200, r.text
@@ -156,29 +250,43 @@ async def test_origin_is_checked(app: FastAPI, client: httpx.AsyncClient) -> Non
         r = await f.track(client, body, headers={"Origin": ok})
         assert r.status_code == 200, (ok, r.text)
     for bad in ("http://www.kauppa.fi", "https://kauppa.fi.evil.example", "https://evilkauppa.fi"):
-        r = await f.track(client, f.batch(shop, [f.page("https://shop.example/")]), headers={"Origin": bad})
+        r = await f.track(
+            client, f.batch(shop, [f.page("https://shop.example/")]), headers={"Origin": bad}
+        )
         assert r.status_code == 403, bad
 
 
-async def test_preflight_allows_the_browser_to_post(app: FastAPI, client: httpx.AsyncClient) -> None:
-    r = await client.options("/api/v1/track", headers={
-        "Origin": f.ORIGIN, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type"})
+async def test_preflight_allows_the_browser_to_post(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    r = await client.options(
+        "/api/v1/track",
+        headers={
+            "Origin": f.ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == f.ORIGIN
     assert "POST" in r.headers["access-control-allow-methods"]
 
 
 async def test_limits_body_and_batch_size(database_url: str) -> None:
-    settings = make_settings(database_url, track_max_body_bytes=20_000, track_max_events=5,
-                             track_max_props_bytes=300)
+    settings = make_settings(
+        database_url, track_max_body_bytes=20_000, track_max_events=5, track_max_props_bytes=300
+    )
     from kohtaamo.app import create_app
 
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
             shop = await f.shop(app, client)
-            r = await f.track(client, f.batch(shop, [f.page("https://shop.example/") for _ in range(6)]))
+            r = await f.track(
+                client, f.batch(shop, [f.page("https://shop.example/") for _ in range(6)])
+            )
             assert r.status_code == 422 and r.json()["detail"]["field"] == "events"
             big = f.event("custom:note", {"text": "x" * 400})
             r = await f.track(client, f.batch(shop, [big]))
@@ -194,7 +302,9 @@ async def test_rate_limit_answers_429_with_retry_after(database_url: str) -> Non
 
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t"
+        ) as client:
             shop = await f.shop(app, client)
             codes = []
             for _ in range(5):
@@ -207,7 +317,9 @@ async def test_rate_limit_answers_429_with_retry_after(database_url: str) -> Non
             assert r.status_code == 200
 
 
-async def test_future_timestamp_is_clamped_and_flagged(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_future_timestamp_is_clamped_and_flagged(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     shop = await f.shop(app, client)
     future = f.page("https://shop.example/", ts=f.now_ms(+86_400))
     normal = f.page("https://shop.example/b", ts=f.now_ms(-60))
@@ -223,7 +335,9 @@ async def test_future_timestamp_is_clamped_and_flagged(app: FastAPI, client: htt
     assert abs(clamped_ts.timestamp() - f.now_ms() / 1000) < 60
 
 
-async def test_iso_timestamps_with_zone_are_accepted(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_iso_timestamps_with_zone_are_accepted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     shop = await f.shop(app, client)
     ev = f.event("login_failed", ts="2026-01-02T10:00:00+02:00")
     assert (await f.track(client, f.batch(shop, [ev]))).status_code == 200
@@ -233,21 +347,42 @@ async def test_iso_timestamps_with_zone_are_accepted(app: FastAPI, client: httpx
 
 async def test_visits_numbering_utm_and_identity(app: FastAPI, client: httpx.AsyncClient) -> None:
     shop = await f.shop(app, client)
-    landing = "https://shop.example/?utm_source=newsletter&utm_medium=email&utm_campaign=joulu&nl=L42"
-    r = await f.track(client, f.batch(shop, [f.page(landing, "landing", referrer="https://mail.example/")],
-                                      visit="a"))
+    landing = (
+        "https://shop.example/?utm_source=newsletter&utm_medium=email&utm_campaign=joulu&nl=L42"
+    )
+    r = await f.track(
+        client,
+        f.batch(shop, [f.page(landing, "landing", referrer="https://mail.example/")], visit="a"),
+    )
     assert (r.json()["visit_number"], r.json()["returning"]) == (1, False)
-    r = await f.track(client, f.batch(shop, [f.page("https://shop.example/p/1", "product")], visit="a"))
+    r = await f.track(
+        client, f.batch(shop, [f.page("https://shop.example/p/1", "product")], visit="a")
+    )
     assert r.json()["visit_number"] == 1
-    r = await f.track(client, f.batch(shop, [f.page("https://shop.example/", "landing"),
-                                             f.event("identify", {"customer_id": "C-7"})], visit="b"))
+    r = await f.track(
+        client,
+        f.batch(
+            shop,
+            [
+                f.page("https://shop.example/", "landing"),
+                f.event("identify", {"customer_id": "C-7"}),
+            ],
+            visit="b",
+        ),
+    )
     assert (r.json()["visit_number"], r.json()["returning"]) == (2, True)
     h = shop.owner.headers
-    visits = (await client.get(f"/api/v1/workspaces/{shop.id}/visitors/vis-1/visits", headers=h)).json()
+    visits = (
+        await client.get(f"/api/v1/workspaces/{shop.id}/visitors/vis-1/visits", headers=h)
+    ).json()
     first, second = visits
     assert (first["number"], second["number"]) == (1, 2)
-    assert (first["utm_source"], first["utm_medium"], first["utm_campaign"], first["newsletter_id"]) == (
-        "newsletter", "email", "joulu", "L42")
+    assert (
+        first["utm_source"],
+        first["utm_medium"],
+        first["utm_campaign"],
+        first["newsletter_id"],
+    ) == ("newsletter", "email", "joulu", "L42")
     assert first["landing_url"] == landing and first["referrer"] == "https://mail.example/"
     assert second["customer_id"] == "C-7"
     visitor = (await client.get(f"/api/v1/workspaces/{shop.id}/visitors/vis-1", headers=h)).json()
@@ -258,9 +393,12 @@ async def test_concurrent_new_visits_of_one_visitor_get_distinct_numbers(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
     shop = await f.shop(app, client)
-    answers = await asyncio.gather(*(
-        f.track(client, f.batch(shop, [f.page("https://shop.example/")], visit=f"v{i}")) for i in range(6)
-    ))
+    answers = await asyncio.gather(
+        *(
+            f.track(client, f.batch(shop, [f.page("https://shop.example/")], visit=f"v{i}"))
+            for i in range(6)
+        )
+    )
     assert sorted(r.json()["visit_number"] for r in answers) == [1, 2, 3, 4, 5, 6]
 
 
@@ -269,8 +407,14 @@ async def test_live_state_of_the_visit(app: FastAPI, client: httpx.AsyncClient) 
     events = [
         f.page("https://shop.example/k/kamerat?utm_source=fb", "category"),
         f.page("https://shop.example/p/1", "product", product_id="cam-1", category="kamerat"),
-        f.event("cart_add", {"product_id": "cam-1", "category": "kamerat", "unit_price": 49900, "quantity": 1}),
-        f.event("cart_add", {"product_id": "sd-64", "category": "muistikortit", "unit_price": 1990, "quantity": 2}),
+        f.event(
+            "cart_add",
+            {"product_id": "cam-1", "category": "kamerat", "unit_price": 49900, "quantity": 1},
+        ),
+        f.event(
+            "cart_add",
+            {"product_id": "sd-64", "category": "muistikortit", "unit_price": 1990, "quantity": 2},
+        ),
         f.event("cart_remove", {"product_id": "sd-64", "unit_price": 1990, "quantity": 1}),
         f.page("https://shop.example/cart", "cart"),
         f.event("form_error", {"form": "checkout", "field": "email"}),
@@ -283,8 +427,12 @@ async def test_live_state_of_the_visit(app: FastAPI, client: httpx.AsyncClient) 
     assert r.status_code == 200
     # Re-sending the same events must not change any count.
     assert (await f.track(client, f.batch(shop, events))).json()["duplicates"] == len(events)
-    live = (await client.get(f"/api/v1/workspaces/{shop.id}/visitors/vis-1/visits/visit-1/live",
-                             headers=shop.owner.headers)).json()
+    live = (
+        await client.get(
+            f"/api/v1/workspaces/{shop.id}/visitors/vis-1/visits/visit-1/live",
+            headers=shop.owner.headers,
+        )
+    ).json()
     assert live["page"]["type"] == "cart" and live["page"]["path"] == "/cart"
     assert live["form_errors"] == {"checkout.email": 2, "checkout.phone": 1}
     assert live["counts"]["form_error"] == 3 and live["counts"]["page_view"] == 3
@@ -295,11 +443,18 @@ async def test_live_state_of_the_visit(app: FastAPI, client: httpx.AsyncClient) 
     assert live["pages_viewed"] == 3 and live["number"] == 1 and live["returning"] is False
 
 
-async def test_server_side_events_with_a_secret_key(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_server_side_events_with_a_secret_key(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     shop = await f.shop(app, client)
-    body = {"visitor_id": "vis-1", "visit_id": "srv", "events": [
-        f.event("purchase", {"order_id": "O-1", "value": 5990, "currency": "EUR"})]}
-    r = await client.post("/api/v1/track", json=body, headers={"Authorization": f"Bearer {shop.api_key}"})
+    body = {
+        "visitor_id": "vis-1",
+        "visit_id": "srv",
+        "events": [f.event("purchase", {"order_id": "O-1", "value": 5990, "currency": "EUR"})],
+    }
+    r = await client.post(
+        "/api/v1/track", json=body, headers={"Authorization": f"Bearer {shop.api_key}"}
+    )
     assert r.status_code == 200, r.text
     [stored] = await _events_of(client, shop)
     assert stored["source"] == "server"

@@ -76,3 +76,10 @@ class RateLimited(AppError):
 
 class Unavailable(AppError):
     status, code = 503, "unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -16,6 +16,7 @@ from kohtaamo.kit.errors import AppError, NotFound
 from kohtaamo.shops import service
 from kohtaamo.shops.schemas import WorkspaceCreate, WorkspaceUpdate
 from kohtaamo.web.deps import DB
+from kohtaamo.web.flash import pop_flash, set_flash
 from kohtaamo.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -94,7 +95,24 @@ async def detail(ws_id: WsId, request: Request, db: DB) -> Response:
     p = await _login(request, db)
     if isinstance(p, Response):
         return p
-    return await _detail(request, db, p, ws_id)
+    carrier = Response()
+    flash = pop_flash(request, carrier, _path(ws_id))
+    response = await _detail(
+        request, db, p, ws_id, notice=flash.get("notice"), new_secret=flash.get("secret")
+    )
+    response.raw_headers.extend(h for h in carrier.raw_headers if h[0] == b"set-cookie")
+    return response
+
+
+def _path(ws_id: int) -> str:
+    return f"/workspaces/{ws_id}"
+
+
+def _back(ws_id: int, anchor: str = "", **flash: str) -> RedirectResponse:
+    response = RedirectResponse(_path(ws_id) + anchor, status_code=303)
+    if flash:
+        set_flash(response, _path(ws_id), **flash)
+    return response
 
 
 async def _admin(request: Request, db: DB, ws_id: int) -> Principal | Response:
@@ -137,7 +155,7 @@ async def save_settings(
         return await _detail(request, db, p, ws_id, 422, error=f"{e['loc'][0]}: {e['msg']}")
     ws = await service.get_workspace(db, ws_id)
     await service.update_workspace(db, workspace=ws, data=data)
-    return await _detail(request, db, p, ws_id, notice="ws.saved")
+    return _back(ws_id, notice="ws.saved")
 
 
 @router.post("/workspaces/{ws_id}/api-keys")
@@ -150,7 +168,7 @@ async def new_key(
     _, secret = await service.create_api_key(
         db, workspace_id=ws_id, name=name, created_by=p.user.id
     )
-    return await _detail(request, db, p, ws_id, 201, new_secret=secret)
+    return _back(ws_id, "#keys", secret=secret)
 
 
 @router.post("/workspaces/{ws_id}/api-keys/{key_id}/revoke")
@@ -161,7 +179,7 @@ async def revoke_key(
     if isinstance(p, Response):
         return p
     await service.revoke_api_key(db, workspace_id=ws_id, key_id=key_id)
-    return RedirectResponse(f"/workspaces/{ws_id}#keys", status_code=303)
+    return _back(ws_id, "#keys")
 
 
 @router.post("/workspaces/{ws_id}/members")
@@ -182,4 +200,4 @@ async def add_member(
         await auth.add_member(db, workspace_id=ws_id, user=user, role=Role(role))
     except AppError as exc:
         return await _detail(request, db, p, ws_id, exc.status, error=exc.message)
-    return RedirectResponse(f"/workspaces/{ws_id}#team", status_code=303)
+    return _back(ws_id, "#team")

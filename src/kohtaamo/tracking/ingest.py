@@ -56,17 +56,26 @@ class Ingestor:
         self.groups = 0  # for tests and metrics: how many transactions were written
 
     def start(self) -> None:
-        if self._task is None:
+        # Also restarts a writer that died, so a bug there cannot leave requests waiting forever.
+        if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="ingestor")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            # Drain what was accepted into the queue before stopping: nothing queued is lost.
-            while self._queue:
-                self._wake.set()
-                await asyncio.sleep(0.01)
-            self._task.cancel()
-            self._task = None
+    async def stop(self, drain_seconds: float = 30.0) -> None:
+        if self._task is None:
+            return
+        # Drain what was accepted into the queue before stopping: nothing queued is lost.
+        deadline = asyncio.get_running_loop().time() + drain_seconds
+        while (
+            self._queue and not self._task.done() and asyncio.get_running_loop().time() < deadline
+        ):
+            self._wake.set()
+            await asyncio.sleep(0.01)
+        self._task.cancel()
+        self._task = None
+        while self._queue:  # only if the writer could not drain: tell the waiters, do not hang
+            _, fut = self._queue.popleft()
+            if not fut.done():
+                fut.set_exception(RuntimeError("the server is stopping; send the batch again"))
 
     async def submit(self, sub: Submission) -> Stored:
         self.start()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
 from prometheus_client import Counter
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kohtaamo.config import Settings
 from kohtaamo.kit.clock import utcnow
-from kohtaamo.kit.errors import NotFound, RateLimited
+from kohtaamo.kit.errors import NotFound, RateLimited, Unavailable
 from kohtaamo.kit.ratelimit import RateLimiter
 from kohtaamo.shops.directory import Site
 from kohtaamo.tracking.ingest import Ingestor, Submission
@@ -20,6 +22,7 @@ from kohtaamo.tracking.live import LiveEvent, LiveStore, State
 from kohtaamo.tracking.models import TrackedEvent, Visit, Visitor
 from kohtaamo.tracking.schemas import TrackBatch, TrackResult
 
+log = logging.getLogger(__name__)
 EVENTS = Counter("kohtaamo_events_total", "Tracked events by outcome", ["outcome"])
 for _outcome in ("accepted", "duplicate", "rejected"):
     EVENTS.labels(_outcome)
@@ -79,7 +82,14 @@ async def track(
     tracker: Tracker, *, site: Site, intake: Intake, source: str
 ) -> tuple[TrackResult, State]:
     """Store the batch (committed before this returns), then update the visit's live state."""
-    stored = await tracker.ingestor.submit(Submission(site.workspace_id, intake, source))
+    try:
+        stored = await tracker.ingestor.submit(Submission(site.workspace_id, intake, source))
+    except (SQLAlchemyError, OSError, RuntimeError) as exc:
+        # Nothing of the batch was committed: the client keeps it and retries later.
+        log.warning("tracking write failed", extra={"error": repr(exc)})
+        raise Unavailable(
+            "events could not be stored right now; retry later", retry_after=2
+        ) from exc
     accepted = set(stored.accepted)
     live = [
         LiveEvent(ev.type, ev.ts.timestamp(), ev.props) for ev in intake.events if ev.id in accepted
