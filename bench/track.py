@@ -60,6 +60,8 @@ PG_HOST, PG_USER, PG_DB = "127.0.0.1", "postgres", "kohtaamo_bench"
 TARGET_RATIO = 0.50
 TARGET_EVENTS = 20_000
 SCENARIOS = ("bare", "single", "batch")
+PROFILE_RATE = 250  # py-spy samples a second
+NOISY = 20.0  # % of a core used by other processes during a run that marks it as disturbed
 rows_version: dict[str, str] = {}  # database name -> its version, filled in by the runs
 
 
@@ -140,6 +142,100 @@ def rss_kib(pid: int) -> int | None:
             if p == pid:
                 return None
     return total
+
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pid: int, with_children: bool = True) -> int:
+    """utime + stime of a process (all its threads), plus its live children's if asked."""
+    total = 0
+    pids = [pid]
+    if with_children:
+        with contextlib.suppress(OSError):
+            pids += [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def postgres_ticks() -> int:
+    """CPU ticks of every process named postgres (the backends serving the bench included)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if (entry / "comm").read_text().strip() == "postgres":
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all, busy) jiffies summed over CPUs, from /proc/stat."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v), sum(v) - idle
+
+
+@dataclass
+class CpuUse:
+    """CPU use during a run, in % of one core (the machine has os.cpu_count() x 100 %)."""
+
+    server: float
+    client: float
+    postgres: float
+    other: float  # everything else on the machine: noisy neighbours show up here
+
+
+class CpuMeter:
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.client_pid: int | None = None
+
+    def start(self, client_pid: int) -> None:
+        self.client_pid = client_pid
+        self.t0 = time.monotonic()
+        self.s0 = cpu_ticks(self.server_pid)
+        self.c0 = cpu_ticks(client_pid, with_children=False)
+        self.p0 = postgres_ticks()
+        self.m0 = machine_ticks()
+
+    def stop(self) -> CpuUse:
+        assert self.client_pid is not None
+        el = time.monotonic() - self.t0
+        s = (cpu_ticks(self.server_pid) - self.s0) / HZ / el * 100
+        c = (cpu_ticks(self.client_pid, with_children=False) - self.c0) / HZ / el * 100
+        p = (postgres_ticks() - self.p0) / HZ / el * 100
+        m1 = machine_ticks()
+        busy = (m1[1] - self.m0[1]) / HZ / el * 100
+        return CpuUse(s, c, p, max(0.0, busy - s - c - p))
+
+
+def machine_busy(seconds: float = 1.0) -> float:
+    """% of one core in use on the whole machine over `seconds`."""
+    a = machine_ticks()
+    time.sleep(seconds)
+    b = machine_ticks()
+    return (b[1] - a[1]) / HZ / seconds * 100
+
+
+def wait_quiet(limit: float, threshold: float = 25.0) -> float:
+    """Wait (up to `limit` s) until the machine is nearly idle; returns the last busy reading."""
+    deadline = time.monotonic() + limit
+    busy = machine_busy()
+    warned = False
+    while busy > threshold and time.monotonic() < deadline:
+        if not warned:
+            log(
+                f"machine is busy ({busy:.0f}% of a core in use by others); waiting up to {limit:g} s"
+            )
+            warned = True
+        busy = machine_busy(2.0)
+    return busy
 
 
 def get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -294,6 +390,7 @@ class WrkResult:
     socket_errors: dict[str, int]
     lua: dict[str, int] = field(default_factory=dict)
     raw: str = ""
+    cpu: CpuUse | None = None
 
     @property
     def errors(self) -> int:
@@ -340,7 +437,14 @@ def parse_wrk(out: str) -> WrkResult:
 
 
 def run_wrk(
-    wrk: str, url: str, *, seconds: float, connections: int, threads: int, lua_args: list[str]
+    wrk: str,
+    url: str,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int,
+    lua_args: list[str],
+    meter: CpuMeter | None = None,
 ) -> WrkResult:
     cmd = [
         wrk,
@@ -356,20 +460,40 @@ def run_wrk(
     cmd.append(url)
     if lua_args:
         cmd += ["--", *lua_args]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds + 60)
-    if out.returncode != 0:
-        raise SystemExit(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
-    res = parse_wrk(out.stdout)
-    if out.stderr.strip():
-        log("wrk stderr: " + out.stderr.strip()[:600])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if meter is not None:
+        meter.start(proc.pid)
+    stdout, stderr = proc.communicate(timeout=seconds + 60)
+    # wrk prints its report after the run: the meter's window is the run (plus a few ms).
+    cpu = meter.stop() if meter is not None else None
+    if proc.returncode != 0:
+        raise SystemExit(f"wrk failed ({proc.returncode}):\n{stdout}\n{stderr}")
+    res = parse_wrk(stdout)
+    res.cpu = cpu
+    if stderr.strip():
+        log("wrk stderr: " + stderr.strip()[:600])
     return res
 
 
 # --------------------------------------------------------------------------- profiling
 
 
-def profile_summary(raw_path: Path, top: int = 25) -> str:
-    """Self and inclusive sample shares per function from py-spy's collapsed-stack output."""
+_ROOT_FRAMES = re.compile(
+    r"^(<module>|Command\.|Group\.|Context\.|serve \(kohtaamo/cli|run \(uvicorn/main|"
+    r"Server\.run|asyncio_run|Thread\.(run|_bootstrap))"
+)
+
+
+def _short(frame: str) -> str:
+    return re.sub(r"\((?:.*?site-packages/|.*?/src/)", "(", frame)
+
+
+def profile_summary(raw_path: Path, *, rate: int, seconds: float, top: int = 25) -> str:
+    """Where the server's time went, from py-spy's collapsed stacks, in % of one core.
+
+    "self" is time with the function at the top of the stack (native code it calls included);
+    "inclusive" is time with the function anywhere on the stack. Frames every stack shares
+    (click, uvicorn's start-up, threading) are left out of the inclusive list."""
     self_n: collections.Counter[str] = collections.Counter()
     incl_n: collections.Counter[str] = collections.Counter()
     total = 0
@@ -378,22 +502,23 @@ def profile_summary(raw_path: Path, top: int = 25) -> str:
         if not stack or not n_text.isdigit():
             continue
         n = int(n_text)
-        frames = [f for f in stack.split(";") if f]
-        if not frames:
+        # Frames look like "func (path/file.py:line)": drop the line so a function counts once.
+        names = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if f]
+        if not names:
             continue
         total += n
-        # Frames look like "func (path/file.py:line)": drop the line so a function counts once.
-        names = [re.sub(r":\d+\)$", ")", f) for f in frames]
         self_n[names[-1]] += n
         for name in set(names):
             incl_n[name] += n
     if not total:
         return "(no samples)"
-    short = lambda s: re.sub(r"\(.*?site-packages/", "(", re.sub(r"\(.*?/src/", "(", s))  # noqa: E731
-    lines = [f"{total} samples", "", "self %  function"]
-    lines += [f"{100 * n / total:5.1f}  {short(f)}" for f, n in self_n.most_common(top)]
-    lines += ["", "total %  function (inclusive)"]
-    lines += [f"{100 * n / total:5.1f}  {short(f)}" for f, n in incl_n.most_common(top)]
+    per_core = rate * seconds / 100  # samples that make 1 % of one core
+    lines = [f"{total} samples = {total / per_core:.0f} % of one core busy in Python threads", ""]
+    lines += ["self %core  function"]
+    lines += [f"{n / per_core:10.1f}  {_short(f)}" for f, n in self_n.most_common(top)]
+    lines += ["", "incl %core  function"]
+    inclusive = [(f, n) for f, n in incl_n.most_common() if not _ROOT_FRAMES.match(f)]
+    lines += [f"{n / per_core:10.1f}  {_short(f)}" for f, n in inclusive[: top * 2]]
     return "\n".join(lines)
 
 
@@ -416,7 +541,7 @@ class Row:
         return self.wrk.rps * self.batch if self.scenario != "bare" else 0.0
 
 
-def settle_count(db: Database, server: Server, quiet: float = 0.5, limit: float = 15.0) -> int:
+def settle_count(db: Database, quiet: float = 0.5, limit: float = 15.0) -> int:
     """The events count once it stops moving (requests in flight when wrk stopped finish)."""
     deadline = time.monotonic() + limit
     last = db.count_events()
@@ -476,8 +601,9 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
                     server.fail(f"warm-up {sc}: {w.non2xx} non-2xx, sockets {w.socket_errors}")
 
         for sc in SCENARIOS:
-            before = settle_count(db, server) if sc != "bare" else None
+            before = settle_count(db) if sc != "bare" else None
             prof: subprocess.Popen[bytes] | None = None
+            profile_seconds = max(1, round(args.duration) - 1)
             raw_path = Path(args.profile) / f"{name}-{sc}.txt" if args.profile else None
             if raw_path is not None and sc != "bare":
                 prof = subprocess.Popen(
@@ -487,9 +613,9 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
                         "--pid",
                         str(server.pid),
                         "--duration",
-                        str(max(1, round(args.duration) - 1)),
+                        str(profile_seconds),
                         "--rate",
-                        "250",
+                        str(PROFILE_RATE),
                         "--format",
                         "raw",
                         "--nonblocking",
@@ -499,6 +625,8 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
+            if args.quiet_wait > 0:
+                wait_quiet(args.quiet_wait)
             log(f"{name}: measuring {sc} for {args.duration:g} s")
             w = run_wrk(
                 wrk,
@@ -507,6 +635,7 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
                 connections=args.connections,
                 threads=threads,
                 lua_args=lua_args(sc),
+                meter=CpuMeter(server.pid),
             )
             row = Row(name, sc, batches[sc], w)
             if w.non2xx:
@@ -514,7 +643,7 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
             if sum(w.socket_errors.values()):
                 row.problems.append(f"socket errors {w.socket_errors}")
             if sc != "bare":
-                after = settle_count(db, server)
+                after = settle_count(db)
                 assert before is not None
                 row.rows_added = after - before
                 sent_ok = w.lua.get("ok", w.requests)
@@ -537,11 +666,12 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
                 prof.wait(timeout=60)
                 if raw_path.exists():
                     print(f"\n### py-spy profile: {name} {sc} ({raw_path})\n")
-                    print(profile_summary(raw_path))
+                    print(profile_summary(raw_path, rate=PROFILE_RATE, seconds=profile_seconds))
             rows.append(row)
             log(
                 f"{name} {sc}: {w.rps:,.0f} req/s, p50 {w.p50_ms:.2f} ms, p99 {w.p99_ms:.2f} ms"
                 + (f", {row.events_per_s:,.0f} events/s" if sc != "bare" else "")
+                + (f"; CPU % {cpu_text(w.cpu)}" if w.cpu else "")
                 + (f"; PROBLEMS: {'; '.join(row.problems)}" if row.problems else "")
             )
             if not server.alive():
@@ -589,12 +719,19 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str, bool]]:
     return out
 
 
+def cpu_text(c: CpuUse | None) -> str:
+    if c is None:
+        return ""
+    noisy = " (noisy)" if c.other > NOISY else ""
+    return f"{c.server:.0f} / {c.client:.0f} / {c.postgres:.0f} / {c.other:.0f}{noisy}"
+
+
 def results_table(rows: list[Row]) -> str:
     bare_rps = {r.database: r.wrk.rps for r in rows if r.scenario == "bare"}
     lines = [
         "| database | scenario | req/s | events/s | p50 ms | p99 ms | max ms "
-        "| vs bare | rows check | server RSS MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| vs bare | rows check | server RSS MiB | CPU % server / wrk / pg / other |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for r in rows:
         name = {
@@ -614,7 +751,8 @@ def results_table(rows: list[Row]) -> str:
             f"{'' if r.scenario == 'bare' else f'{r.events_per_s:,.0f}'} | "
             f"{_fmt_ms(r.wrk.p50_ms)} | {_fmt_ms(r.wrk.p99_ms)} | {_fmt_ms(r.wrk.max_ms)} | "
             f"{ratio} | {check} | "
-            f"{'' if r.rss_kib is None else f'{r.rss_kib / 1024:.0f}'} |"
+            f"{'' if r.rss_kib is None else f'{r.rss_kib / 1024:.0f}'} | "
+            f"{cpu_text(r.wrk.cpu)} |"
         )
     return "\n".join(lines)
 
@@ -727,6 +865,12 @@ def main() -> int:
     p.add_argument("--batch", type=int, default=50, help="events per request in the batch run")
     p.add_argument("--visitors", type=int, default=1000, help="distinct visitor ids")
     p.add_argument("--redis", default=None, help="KOHTAAMO_REDIS_URL for the server (default none)")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120,
+        help="before each measured run, wait up to this many seconds for other load to end",
+    )
     p.add_argument("--profile", default=None, metavar="DIR", help="py-spy the track runs into DIR")
     p.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.relative_to(ROOT)}")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
