@@ -117,11 +117,35 @@ def test_bad_value_from_the_environment_names_it(monkeypatch: pytest.MonkeyPatch
 # --- migrations -----------------------------------------------------------------------------
 
 
+def _files_open(path: str) -> int:
+    target = os.path.realpath(path)
+    return sum(1 for fd in Path("/proc/self/fd").iterdir() if os.path.realpath(fd) == target)
+
+
+async def _open_connections(url: str) -> int:
+    """Connections this process holds to the database (the test's own probe excluded)."""
+    if url.startswith("sqlite"):
+        return _files_open(url.split(":///", 1)[1])
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    finally:
+        await conn.close()
+
+
 async def test_app_refuses_an_unmigrated_database(empty_db: str) -> None:
     app = create_app(make_settings(empty_db))
-    with pytest.raises(NotMigrated, match="run `kohtaamo migrate`"):
+    with pytest.raises(NotMigrated, match="run `kohtaamo migrate`") as info:
         async with app.router.lifespan_context(app):
             pass
+    assert "none (empty)" in str(info.value)
+    # A failed start must not leave its connection pool open behind it.
+    assert await _open_connections(empty_db) == 0
 
 
 async def _differences(url: str) -> list[Any]:
@@ -139,6 +163,10 @@ async def _differences(url: str) -> list[Any]:
 
 
 def test_migrations_match_the_models(empty_db: str) -> None:
+    # The comparison sees real tables: against the empty database it reports all of them missing.
+    missing = {d[1].name for d in asyncio.run(_differences(empty_db)) if d[0] == "add_table"}
+    assert missing == set(Base.metadata.tables)
+    assert {"users", "workspaces", "api_keys", "events"} <= missing
     upgrade(empty_db)
     assert asyncio.run(_differences(empty_db)) == []
     upgrade(empty_db)  # upgrading again is a no-op, not an error

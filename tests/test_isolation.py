@@ -43,10 +43,10 @@ def _walk(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]
 
 
 def _routes(app: FastAPI, marker: str) -> list[tuple[str, str, APIRoute]]:
-    out = []
+    out: list[tuple[str, str, APIRoute]] = []
     for path, route in _walk(app.routes):
         if marker in path:
-            out.extend((method, path, route) for method in sorted(route.methods))
+            out.extend((method, path, route) for method in sorted(route.methods or ()))
     return out
 
 
@@ -197,7 +197,7 @@ async def _page_login(client: httpx.AsyncClient, email: str) -> None:
 
 
 def _session_csrf(html: str) -> str:
-    tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
+    tokens: set[str] = set(re.findall(r'name="csrf_token" value="([^"]+)"', html))
     assert len(tokens) == 1, tokens
     return tokens.pop()
 

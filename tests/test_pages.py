@@ -9,7 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from kohtaamo.app import create_app
 from tests import factory
+from tests.conftest import make_settings
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]*)"')
 
@@ -17,7 +19,7 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]*)"')
 def _csrf(html: str) -> str:
     tokens = set(CSRF_INPUT.findall(html))
     assert len(tokens) == 1, tokens
-    token = tokens.pop()
+    token: str = tokens.pop()
     assert token
     return token
 
@@ -124,7 +126,7 @@ async def test_login_lands_on_the_workspace_list(app: FastAPI, client: httpx.Asy
     r = await _log_in(client, "anna@example.fi")
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/workspaces"
-    assert client.cookies.get("kohtaamo_session", "").startswith("kss_")
+    assert (client.cookies.get("kohtaamo_session") or "").startswith("kss_")
     assert "kohtaamo_login_csrf" not in client.cookies
     set_cookie = [v for k, v in r.headers.multi_items() if k == "set-cookie"]
     session_cookie = next(c for c in set_cookie if c.startswith("kohtaamo_session="))
@@ -334,3 +336,37 @@ async def test_new_api_key_is_shown_once(app: FastAPI, client: httpx.AsyncClient
         headers={"Authorization": f"Bearer {shown.group(1)}"},
     )
     assert r.status_code == 200, r.text
+
+
+async def test_api_calls_with_the_session_cookie_need_the_csrf_header(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    await factory.user(app, client, "anna@example.fi")
+    assert (await _log_in(client, "anna@example.fi")).status_code == 303
+    csrf = _csrf((await client.get("/workspaces")).text)
+    assert (await client.get("/api/v1/me")).status_code == 200  # reading needs no token
+    r = await client.post("/api/v1/workspaces", json={"name": "Forged"})
+    assert r.status_code == 403, r.text
+    r = await client.post(
+        "/api/v1/workspaces", json={"name": "Forged"}, headers={"X-CSRF-Token": "csrf_wrong"}
+    )
+    assert r.status_code == 403, r.text
+    assert (await client.get("/api/v1/me")).json()["memberships"] == []
+    r = await client.post(
+        "/api/v1/workspaces", json={"name": "Real"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_login_form_is_rate_limited(database_url: str) -> None:
+    app = create_app(make_settings(database_url, login_attempts_per_window=2))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("198.51.100.30", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            token = await _login_form(c)
+            data = {"email": "anna@example.fi", "password": "guess", "csrf_token": token}
+            for _ in range(2):
+                assert (await c.post("/login", data=data)).status_code == 401
+            r = await c.post("/login", data=data)
+            assert r.status_code == 429
+            assert re.search(r"Liian monta yritystä\. Yritä uudelleen \d+ sekunnin", r.text)

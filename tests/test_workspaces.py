@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from kohtaamo.auth import service as auth
 from tests import factory
 
 WS = "/api/v1/workspaces"
@@ -99,6 +103,10 @@ async def test_bad_settings_are_422_naming_the_field(
 
 async def test_origins_are_normalised(app: FastAPI, client: httpx.AsyncClient) -> None:
     shop = await factory.shop(app, client)
+    sub = {"Origin": "https://m.kauppa.example"}
+    body = factory.batch(shop, [factory.page("https://m.kauppa.example/")])
+    r = await factory.track(client, body, headers=sub)  # refused, and the site is now cached
+    assert r.status_code == 403, r.text
     origins = [
         "https://Shop.Example/",
         "HTTPS://SHOP.EXAMPLE",
@@ -120,9 +128,8 @@ async def test_origins_are_normalised(app: FastAPI, client: httpx.AsyncClient) -
         "USD",
         "Kauppa",
     )
-    # The widget is then welcome from a subdomain, and still refused elsewhere.
-    body = factory.batch(shop, [factory.page("https://m.kauppa.example/")])
-    ok = await factory.track(client, body, headers={"Origin": "https://m.kauppa.example"})
+    # The widget is welcome from a subdomain at once, and still refused elsewhere.
+    ok = await factory.track(client, body, headers=sub)
     assert ok.status_code == 200, ok.text
     body = factory.batch(shop, [factory.page("https://evil.example/")], visit="v-2")
     bad = await factory.track(client, body, headers={"Origin": "https://evil.example"})
@@ -324,3 +331,77 @@ async def test_rotated_site_key_is_refused(app: FastAPI, client: httpx.AsyncClie
     assert r.json()["accepted"] == 1
     # The secret API key is not affected by the rotation.
     assert (await _server_track(client, shop.api_key)).status_code == 200
+
+
+class _WriteBlock:
+    """An outside transaction that holds B's membership rows (PostgreSQL) or the database's write
+    lock (SQLite), so two requests can be made to read before either of them writes."""
+
+    def __init__(self, database_url: str, workspace_id: int) -> None:
+        self.url = database_url
+        self.workspace_id = workspace_id
+
+    async def __aenter__(self) -> _WriteBlock:
+        if self.url.startswith("sqlite"):
+            self.sqlite = sqlite3.connect(self.url.split(":///", 1)[1], isolation_level=None)
+            self.sqlite.execute("BEGIN IMMEDIATE")
+        else:
+            self.pg = await asyncpg.connect(self.url.replace("postgresql+asyncpg", "postgresql"))
+            self.tx = self.pg.transaction()
+            await self.tx.start()
+            await self.pg.execute(
+                "SELECT 1 FROM memberships WHERE workspace_id = $1 FOR UPDATE", self.workspace_id
+            )
+        return self
+
+    async def writers_waiting(self, n: int) -> None:
+        if self.url.startswith("sqlite"):
+            await asyncio.sleep(1.0)  # the requests only read until they reach the lock
+            return
+        for _ in range(200):
+            # Statistics are a snapshot per transaction; this one is long, so clear it each time.
+            await self.pg.execute("SELECT pg_stat_clear_snapshot()")
+            waiting = await self.pg.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting >= n:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{n} writers never reached the lock")
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.url.startswith("sqlite"):
+            self.sqlite.execute("ROLLBACK")
+            self.sqlite.close()
+        else:
+            await self.tx.rollback()
+            await self.pg.close()
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+async def test_two_owners_stepping_down_at_once_leave_one_owner(
+    app: FastAPI, client: httpx.AsyncClient, method: str
+) -> None:
+    shop = await factory.shop(app, client)
+    second = await factory.user(
+        app, client, "second@example.fi", workspace_id=shop.id, role="owner"
+    )
+    base = f"{WS}/{shop.id}/members"
+    body = {"role": "admin"} if method == "PATCH" else None
+    async with _WriteBlock(app.state.settings.database_url, shop.id) as block:
+        first = asyncio.create_task(
+            client.request(
+                method, f"{base}/{shop.owner.user_id}", json=body, headers=shop.owner.headers
+            )
+        )
+        other = asyncio.create_task(
+            client.request(method, f"{base}/{second.user_id}", json=body, headers=second.headers)
+        )
+        await block.writers_waiting(2)
+    results = sorted([(await first).status_code, (await other).status_code])
+    async with app.state.sessionmaker() as s:
+        owners = await auth.list_members(s, shop.id)
+    assert [u.email for m, u in owners if m.role == "owner"], (results, "no owner is left")
+    assert results[0] < 300
+    assert results[1] == 409

@@ -37,15 +37,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
-        await ensure_migrated(engine, settings.database_url)  # refuse an unmigrated database
         redis: Redis | None = None
         limiter: RateLimiter = MemoryRateLimiter()
         live: LiveStore = MemoryLiveStore(ttl=settings.live_visit_ttl_seconds)
-        if settings.redis_url:
-            redis = Redis.from_url(settings.redis_url)
-            await redis.ping()  # type: ignore[misc]  # fail at start, not on the first event
-            limiter = RedisRateLimiter(redis)
-            live = RedisLiveStore(redis, ttl=settings.live_visit_ttl_seconds)
+        try:
+            await ensure_migrated(engine, settings.database_url)  # refuse an unmigrated database
+            if settings.redis_url:
+                redis = Redis.from_url(settings.redis_url)
+                await redis.ping()  # type: ignore[misc]  # fail at start, not on the first event
+                limiter = RedisRateLimiter(redis)
+                live = RedisLiveStore(redis, ttl=settings.live_visit_ttl_seconds)
+        except BaseException:
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+            raise
         maker = make_sessionmaker(engine)
         bus = Bus()
         directory = SiteDirectory(maker)

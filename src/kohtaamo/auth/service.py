@@ -152,6 +152,13 @@ async def _membership(session: AsyncSession, workspace_id: int, user_id: int) ->
 
 
 async def _owners(session: AsyncSession, workspace_id: int) -> int:
+    """Owners of the workspace, counted under a lock so two owners cannot both step down at once."""
+    mine = (Membership.workspace_id == workspace_id, Membership.role == Role.owner.value)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(Membership.user_id).where(*mine).with_for_update())
+    else:
+        # SQLite: a no-op write takes the database's write lock before we count.
+        await session.execute(update(Membership).where(*mine).values(role=Membership.role))
     stmt = select(func.count()).where(
         Membership.workspace_id == workspace_id, Membership.role == Role.owner.value
     )

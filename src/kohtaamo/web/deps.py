@@ -30,5 +30,6 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-DB = Annotated[AsyncSession, Depends(get_db)]
+# scope="function": commit (and its failure) happens before the response is sent, never after.
+DB = Annotated[AsyncSession, Depends(get_db, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings)]
