@@ -25,9 +25,11 @@ from kohtaamo.shops import router as shops_router
 from kohtaamo.shops.directory import SiteDirectory
 from kohtaamo.shops.service import WorkspaceChanged
 from kohtaamo.tracking import router as tracking_router
+from kohtaamo.tracking.endpoint import TrackEndpoint
 from kohtaamo.tracking.ingest import Ingestor
 from kohtaamo.tracking.live import LiveStore, MemoryLiveStore, RedisLiveStore
 from kohtaamo.tracking.service import Tracker
+from kohtaamo.tracking.writer import make_writer
 from kohtaamo.web import templates
 
 
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = Bus()
         directory = SiteDirectory(maker)
         bus.subscribe(WorkspaceChanged, directory.on_changed)
-        ingestor = Ingestor(engine)
+        ingestor = Ingestor(make_writer(settings.database_url))
         ingestor.start()
         app.state.settings = settings
         app.state.engine = engine
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    # Order matters: the last added is outermost. Metrics wrap the lean /track endpoint.
+    app.add_middleware(TrackEndpoint)
     app.add_middleware(ops.MetricsMiddleware, log_requests=settings.log_requests)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -50,6 +50,9 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 class MetricsMiddleware:
     """Counts requests by route template (not raw path, so ids don't explode the label set)."""
 
@@ -75,9 +78,16 @@ class MetricsMiddleware:
         finally:
             route: Any = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            REQUESTS.labels(scope["method"], name, str(status)).inc()
+            key = (scope["method"], name, status)
+            children = _children.get(key)
+            if children is None:  # labels() takes a lock and builds a key: do it once per label set
+                children = _children[key] = (
+                    REQUESTS.labels(scope["method"], name, str(status)),
+                    LATENCY.labels(name),
+                )
             elapsed = time.perf_counter() - start
-            LATENCY.labels(name).observe(elapsed)
+            children[0].inc()
+            children[1].observe(elapsed)
             if self.log_requests or status >= 500:
                 log.info(
                     "request",

@@ -5,70 +5,47 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from kohtaamo.auth.dependencies import MemberAccess
-from kohtaamo.kit import jsonx
-from kohtaamo.kit.errors import AppError, NotFound, UnsupportedMedia
+from kohtaamo.kit.errors import NotFound
 from kohtaamo.kit.http import read_body
 from kohtaamo.tracking import service
-from kohtaamo.tracking.dependencies import resolve_sender
-from kohtaamo.tracking.intake import parse_body
+from kohtaamo.tracking.endpoint import answer
 from kohtaamo.tracking.models import Visit, Visitor
 from kohtaamo.tracking.schemas import EventRead, TrackResult, VisitorRead, VisitRead
 from kohtaamo.web.deps import DB
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
 VisitorKey = Annotated[str, Path(min_length=1, max_length=64)]
-JSON_TYPES = ("application/json", "text/plain", "")
 
 
-def _cors(request: Request) -> dict[str, str]:
-    # The endpoint takes no cookies, so echoing the origin is safe; origins are checked per site.
-    origin = request.headers.get("origin")
-    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
+async def _answer(request: Request) -> Response:
+    state = request.app.state
+    headers = {k.lower(): v for k, v in request.headers.items()}
+
+    async def read(limit: int) -> bytes:
+        return await read_body(request, limit)
+
+    ans = await answer(state.tracker, state.directory, request.method, headers, read)
+    media = None if ans.status == 204 else "application/json"
+    return Response(ans.body, status_code=ans.status, headers=ans.headers, media_type=media)
 
 
 @router.options("/track", include_in_schema=False)
 async def track_preflight(request: Request) -> Response:
-    headers = _cors(request) | {
-        "Access-Control-Allow-Methods": "POST, OPTIONS",
-        "Access-Control-Allow-Headers": "content-type",
-        "Access-Control-Max-Age": "86400",
-    }
-    return Response(status_code=204, headers=headers)
+    return await _answer(request)
 
 
 @router.post(
     "/track",
     response_model=TrackResult,
-    responses={401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 429: {}},
+    responses={400: {}, 401: {}, 403: {}, 413: {}, 415: {}, 422: {}, 429: {}, 503: {}},
     openapi_extra={"requestBody": {"content": {"application/json": {}, "text/plain": {}}}},
 )
 async def track(request: Request) -> Response:
     """Store a batch of 1-500 events; the same event id is stored once, however often it is sent.
 
-    Accepts `application/json` and `text/plain` (what `navigator.sendBeacon` sends)."""
-    tracker: service.Tracker = request.app.state.tracker
-    try:
-        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        if ctype not in JSON_TYPES:
-            raise UnsupportedMedia(
-                "send the batch as application/json or text/plain", field="content-type"
-            )
-        payload = parse_body(await read_body(request, tracker.settings.track_max_body_bytes))
-        batch = service.envelope(tracker, payload)
-        site, source = await resolve_sender(request, batch.site_key)
-        await service.throttle(tracker, site, len(batch.events))
-        intake = service.check(tracker, batch)
-        result, _state = await service.track(tracker, site=site, intake=intake, source=source)
-    except AppError as exc:
-        return Response(
-            jsonx.dumps(exc.body()),
-            status_code=exc.status,
-            media_type="application/json",
-            headers=exc.headers() | _cors(request),
-        )
-    return Response(
-        jsonx.dumps(result.model_dump()), media_type="application/json", headers=_cors(request)
-    )
+    Accepts `application/json` and `text/plain` (what `navigator.sendBeacon` sends). In the app
+    this path is answered by `tracking.endpoint.TrackEndpoint` before routing; same `answer`."""
+    return await _answer(request)
 
 
 @router.get("/workspaces/{workspace_id}/visitors")

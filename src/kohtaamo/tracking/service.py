@@ -92,7 +92,9 @@ async def track(
         ) from exc
     accepted = set(stored.accepted)
     live = [
-        LiveEvent(ev.type, ev.ts.timestamp(), ev.props) for ev in intake.events if ev.id in accepted
+        LiveEvent(ev.type, ev.ts.timestamp(), ev.props)
+        for ev in intake.events
+        if ev.id.hex in accepted
     ]
     state = await tracker.live.update(
         (site.workspace_id, intake.visitor_key, intake.visit_key),
@@ -106,7 +108,7 @@ async def track(
     result = TrackResult(
         accepted=len(stored.accepted),
         duplicates=stored.duplicates,
-        clamped=sum(1 for ev in intake.events if ev.clamped and ev.id in accepted),
+        clamped=sum(1 for ev in intake.events if ev.clamped and ev.id.hex in accepted),
         visit_number=stored.visit_number,
         returning=stored.visit_number > 1,
     )
