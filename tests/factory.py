@@ -13,8 +13,6 @@ from kohtaamo.auth import service as auth
 from kohtaamo.auth.models import Role
 from kohtaamo.db.engine import transaction
 from kohtaamo.kit.clock import utcnow
-from kohtaamo.shops import service as shops
-from kohtaamo.shops.schemas import WorkspaceCreate
 
 PASSWORD = "correct-horse-battery"
 ORIGIN = "https://shop.example"

@@ -72,7 +72,8 @@ def test_owner_logs_in_and_manages_a_workspace(database_url: str) -> None:
         page.wait_for_url(f"{base}/workspaces/{ws_id}")
         assert page.locator("b", has_text="Oy").count() == 0
         snippet = page.locator("pre.code").inner_text()
-        assert f"{base}/widget.js" in snippet and 'data-site="ks_' in snippet
+        assert f"{base}/widget.js" in snippet
+        assert 'data-site="ks_' in snippet
 
         page.get_by_label("Avaimen nimi").fill("verkkokaupan-palvelin")
         page.get_by_role("button", name="Uusi avain").click()

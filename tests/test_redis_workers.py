@@ -24,7 +24,7 @@ async def redis_url() -> AsyncIterator[str]:
     client = Redis.from_url(services.REDIS_URL)
     await client.flushdb()
     await client.aclose()
-    yield services.REDIS_URL
+    return services.REDIS_URL
 
 
 @asynccontextmanager
@@ -66,7 +66,8 @@ async def test_live_state_is_identical_from_another_worker(
         s2 = (await c2.get(url, headers=shop.owner.headers)).json()
         assert s1 == s2
         assert s1["form_errors"] == {"checkout.email": 2}
-        assert s1["cart"]["value"] == 1500 and s1["page"]["type"] == "cart"
+        assert s1["cart"]["value"] == 1500
+        assert s1["page"]["type"] == "cart"
 
 
 async def test_rate_limit_is_shared_by_workers(database_url: str, redis_url: str) -> None:
@@ -80,7 +81,8 @@ async def test_rate_limit_is_shared_by_workers(database_url: str, redis_url: str
             client = (c1, c2)[i % 2]
             r = await f.track(client, f.batch(shop, [f.page("https://shop.example/")]))
             codes.append(r.status_code)
-        assert codes[:4] == [200] * 4 and codes[4:] == [429, 429]
+        assert codes[:4] == [200] * 4
+        assert codes[4:] == [429, 429]
         assert int(r.headers["retry-after"]) >= 1
 
 

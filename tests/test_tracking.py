@@ -32,7 +32,8 @@ async def test_same_event_id_in_two_batches_is_stored_once(
     a, b, c = (f.page("https://shop.example/", "landing") for _ in range(3))
     r1 = await f.track(client, f.batch(shop, [a, b]))
     assert r1.status_code == 200, r1.text
-    assert r1.json()["accepted"] == 2 and r1.json()["duplicates"] == 0
+    assert r1.json()["accepted"] == 2
+    assert r1.json()["duplicates"] == 0
     r2 = await f.track(client, f.batch(shop, [b, c, a]))
     assert r2.status_code == 200, r2.text
     assert (r2.json()["accepted"], r2.json()["duplicates"]) == (1, 2)
@@ -207,11 +208,13 @@ async def test_envelope_errors(app: FastAPI, client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/api/v1/track", content=b"{not json", headers={"content-type": "application/json"}
     )
-    assert r.status_code == 400 and r.json()["detail"]["field"] == "body"
+    assert r.status_code == 400
+    assert r.json()["detail"]["field"] == "body"
     r = await client.post(
         "/api/v1/track", content=b"<xml/>", headers={"content-type": "application/xml"}
     )
-    assert r.status_code == 415 and r.json()["detail"]["field"] == "content-type"
+    assert r.status_code == 415
+    assert r.json()["detail"]["field"] == "content-type"
 
 
 async def test_text_plain_beacon_body_is_accepted(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -237,14 +240,16 @@ async def test_unknown_site_key_reveals_nothing(app: FastAPI, client: httpx.Asyn
     assert {r.status_code for r in answers} == {401}
     assert len({r.json()["detail"]["message"] for r in answers}) == 1
     r = await f.track(client, {k: v for k, v in f.batch(shop, [ev]).items() if k != "site_key"})
-    assert r.status_code == 401 and r.json()["detail"]["field"] == "site_key"
+    assert r.status_code == 401
+    assert r.json()["detail"]["field"] == "site_key"
 
 
 async def test_origin_is_checked(app: FastAPI, client: httpx.AsyncClient) -> None:
     shop = await f.shop(app, client, origins=["https://shop.example", "https://*.kauppa.fi"])
     body = f.batch(shop, [f.page("https://shop.example/")])
     r = await f.track(client, body, headers={"Origin": "https://evil.example"})
-    assert r.status_code == 403 and r.json()["detail"]["field"] == "origin"
+    assert r.status_code == 403
+    assert r.json()["detail"]["field"] == "origin"
     for ok in ("https://shop.example", "https://www.kauppa.fi", "https://a.b.kauppa.fi"):
         body = f.batch(shop, [f.page("https://shop.example/")])
         r = await f.track(client, body, headers={"Origin": ok})
@@ -279,21 +284,24 @@ async def test_limits_body_and_batch_size(database_url: str) -> None:
     from kohtaamo.app import create_app
 
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ) as client:
-            shop = await f.shop(app, client)
-            r = await f.track(
-                client, f.batch(shop, [f.page("https://shop.example/") for _ in range(6)])
-            )
-            assert r.status_code == 422 and r.json()["detail"]["field"] == "events"
-            big = f.event("custom:note", {"text": "x" * 400})
-            r = await f.track(client, f.batch(shop, [big]))
-            assert r.status_code == 422 and r.json()["detail"]["field"] == "events[0].props"
-            huge = f.batch(shop, [f.event("custom:x", {"t": "y" * 30_000})])
-            r = await f.track(client, huge)
-            assert r.status_code == 413 and r.json()["detail"]["field"] == "body"
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        shop = await f.shop(app, client)
+        r = await f.track(
+            client, f.batch(shop, [f.page("https://shop.example/") for _ in range(6)])
+        )
+        assert r.status_code == 422
+        assert r.json()["detail"]["field"] == "events"
+        big = f.event("custom:note", {"text": "x" * 400})
+        r = await f.track(client, f.batch(shop, [big]))
+        assert r.status_code == 422
+        assert r.json()["detail"]["field"] == "events[0].props"
+        huge = f.batch(shop, [f.event("custom:x", {"t": "y" * 30_000})])
+        r = await f.track(client, huge)
+        assert r.status_code == 413
+        assert r.json()["detail"]["field"] == "body"
 
 
 async def test_rate_limit_answers_429_with_retry_after(database_url: str) -> None:
@@ -301,20 +309,21 @@ async def test_rate_limit_answers_429_with_retry_after(database_url: str) -> Non
     from kohtaamo.app import create_app
 
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://t"
-        ) as client:
-            shop = await f.shop(app, client)
-            codes = []
-            for _ in range(5):
-                r = await f.track(client, f.batch(shop, [f.page("https://shop.example/")]))
-                codes.append(r.status_code)
-            assert codes[:3] == [200, 200, 200] and codes[3] == 429
-            assert int(r.headers["retry-after"]) >= 1
-            other = await f.shop(app, client, name="Toinen")  # limits are per site
-            r = await f.track(client, f.batch(other, [f.page("https://shop.example/")]))
-            assert r.status_code == 200
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        shop = await f.shop(app, client)
+        codes = []
+        for _ in range(5):
+            r = await f.track(client, f.batch(shop, [f.page("https://shop.example/")]))
+            codes.append(r.status_code)
+        assert codes[:3] == [200, 200, 200]
+        assert codes[3] == 429
+        assert int(r.headers["retry-after"]) >= 1
+        other = await f.shop(app, client, name="Toinen")  # limits are per site
+        r = await f.track(client, f.batch(other, [f.page("https://shop.example/")]))
+        assert r.status_code == 200
 
 
 async def test_future_timestamp_is_clamped_and_flagged(
@@ -383,7 +392,8 @@ async def test_visits_numbering_utm_and_identity(app: FastAPI, client: httpx.Asy
         first["utm_campaign"],
         first["newsletter_id"],
     ) == ("newsletter", "email", "joulu", "L42")
-    assert first["landing_url"] == landing and first["referrer"] == "https://mail.example/"
+    assert first["landing_url"] == landing
+    assert first["referrer"] == "https://mail.example/"
     assert second["customer_id"] == "C-7"
     visitor = (await client.get(f"/api/v1/workspaces/{shop.id}/visitors/vis-1", headers=h)).json()
     assert (visitor["visit_count"], visitor["customer_id"]) == (2, "C-7")
@@ -433,14 +443,18 @@ async def test_live_state_of_the_visit(app: FastAPI, client: httpx.AsyncClient) 
             headers=shop.owner.headers,
         )
     ).json()
-    assert live["page"]["type"] == "cart" and live["page"]["path"] == "/cart"
+    assert live["page"]["type"] == "cart"
+    assert live["page"]["path"] == "/cart"
     assert live["form_errors"] == {"checkout.email": 2, "checkout.phone": 1}
-    assert live["counts"]["form_error"] == 3 and live["counts"]["page_view"] == 3
+    assert live["counts"]["form_error"] == 3
+    assert live["counts"]["page_view"] == 3
     assert live["cart"]["lines"]["sd-64"]["quantity"] == 1
     assert live["cart"]["value"] == 49900 + 1990
     assert live["product_views_by_category"] == {"kamerat": 1}
     assert live["utm"] == {"source": "fb"}
-    assert live["pages_viewed"] == 3 and live["number"] == 1 and live["returning"] is False
+    assert live["pages_viewed"] == 3
+    assert live["number"] == 1
+    assert live["returning"] is False
 
 
 async def test_server_side_events_with_a_secret_key(
