@@ -66,9 +66,6 @@ def _check_migrated(settings: Settings) -> None:
 @click.option("--workers", default=1, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the web app and API."""
-    import uvicorn
-
-    from kohtaamo.kit import logs
 
     settings = _settings()
     if settings.is_sqlite and workers > 1:
@@ -77,15 +74,23 @@ def serve(host: str, port: int, workers: int) -> None:
             err=True,
         )
     _check_migrated(settings)
-    logs.configure(settings.log_level)
+    _run_server(host, port, workers=workers, log_level=settings.log_level)
+
+
+def _run_server(host: str, port: int, *, workers: int = 1, log_level: str = "INFO") -> None:
+    import uvicorn
+
+    from kohtaamo.kit import logs
+
+    logs.configure(log_level)
     uvicorn.run(
         "kohtaamo.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_config=None,
-        access_log=False,
+        log_config=None,  # our JSON logging, configured above
+        access_log=False,  # requests are counted in /metrics; KOHTAAMO_LOG_REQUESTS logs them
         proxy_headers=True,
         server_header=False,
     )
@@ -207,17 +212,4 @@ def demo(host: str, port: int) -> None:
     click.echo("  Stop with Ctrl+C.")
     click.echo("")
     sys.stdout.flush()
-    import uvicorn
-
-    from kohtaamo.kit import logs
-
-    logs.configure("WARNING")
-    uvicorn.run(
-        "kohtaamo.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    _run_server(host, port, log_level="WARNING")
