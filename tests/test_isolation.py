@@ -98,6 +98,12 @@ async def _two_shops(app: FastAPI, client: httpx.AsyncClient) -> tuple[factory.S
         factory.batch(b, [factory.page("https://shop.example/")], visitor=VISITOR, visit=VISIT),
     )
     assert r.status_code == 200, r.text
+    r = await client.post(
+        f"/api/v1/workspaces/{b.id}/invitations",
+        json={"email": "carl@example.fi"},
+        headers=b.owner.headers,
+    )
+    assert r.status_code == 202, r.text
     return a, b
 
 
@@ -108,6 +114,7 @@ async def _snapshot(client: httpx.AsyncClient, b: factory.Shop) -> dict[str, Any
         "workspace": (await client.get(ws, headers=h)).json(),
         "keys": (await client.get(f"{ws}/api-keys", headers=h)).json(),
         "members": (await client.get(f"{ws}/members", headers=h)).json(),
+        "invitations": (await client.get(f"{ws}/invitations", headers=h)).json(),
         "visitors": (await client.get(f"{ws}/visitors", headers=h)).json(),
         "events": (await client.get(f"{ws}/visitors/{VISITOR}/events", headers=h)).json(),
     }
@@ -132,6 +139,7 @@ async def test_other_workspaces_api_is_404(app: FastAPI, client: httpx.AsyncClie
         "user_id": b.owner.user_id,
         "visitor_id": VISITOR,
         "visit_id": VISIT,
+        "invitation_id": before["invitations"][0]["id"],
     }
     probed = 0
     for method, path, route in _api_routes(app):
@@ -219,9 +227,18 @@ async def test_other_workspaces_pages_are_404(app: FastAPI, client: httpx.AsyncC
         "locale": "en",
         "currency": "USD",
     }
-    params = {"ws_id": b.id, "key_id": before["keys"][0]["id"]}
+    params = {
+        "ws_id": b.id,
+        "key_id": before["keys"][0]["id"],
+        "inv_id": before["invitations"][0]["id"],
+    }
     keys_a = await client.get(f"/api/v1/workspaces/{a.id}/api-keys", headers=a.owner.headers)
-    own_params = {"ws_id": a.id, "key_id": keys_a.json()[0]["id"]}
+    r = await client.post(
+        f"/api/v1/workspaces/{a.id}/invitations",
+        json={"email": "dana@example.fi"},
+        headers=a.owner.headers,
+    )
+    own_params = {"ws_id": a.id, "key_id": keys_a.json()[0]["id"], "inv_id": r.json()["id"]}
     probed = 0
     for method, path, _route in _page_routes(app):
         url = _fill(path, params)

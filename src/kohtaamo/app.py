@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kohtaamo import ops
 from kohtaamo.auth import pages as auth_pages
@@ -31,6 +33,8 @@ from kohtaamo.tracking.live import LiveStore, MemoryLiveStore, RedisLiveStore
 from kohtaamo.tracking.service import Tracker
 from kohtaamo.tracking.writer import make_writer
 from kohtaamo.web import templates
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -58,7 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = Bus()
         directory = SiteDirectory(maker)
         bus.subscribe(WorkspaceChanged, directory.on_changed)
-        ingestor = Ingestor(make_writer(settings.database_url))
+        writer = make_writer(settings.database_url)
+        try:
+            await writer.check()
+        except BaseException:
+            await writer.close()
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+            raise
+        ingestor = Ingestor(writer)
         ingestor.start()
         app.state.settings = settings
         app.state.engine = engine
@@ -93,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ops.MetricsMiddleware, log_requests=settings.log_requests)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     for module in (ops, auth_router, shops_router, tracking_router):
         app.include_router(module.router)
     for pages in (auth_pages, shop_pages):
@@ -104,6 +119,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+
+
+async def _integrity_error(_request: Request, _exc: Exception) -> JSONResponse:
+    # Two requests racing for the same unique value (e.g. adding one member twice at once).
+    body = {"detail": {"code": "conflict", "message": "this conflicts with data saved just now"}}
+    return JSONResponse(body, status_code=409)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    text = str(getattr(exc, "orig", exc))
+    if "0x00" in text or "\\u0000" in text or "invalid byte sequence" in text:
+        # PostgreSQL refuses NUL characters in text; SQLite would store them. Same answer on both.
+        body = {
+            "detail": {
+                "code": "invalid",
+                "field": "body",
+                "message": "text must not contain NUL characters (\\u0000)",
+            }
+        }
+        return JSONResponse(body, status_code=422)
+    log.error("database error", extra={"path": request.url.path, "error": type(exc).__name__})
+    body = {"detail": {"code": "unavailable", "message": "the database failed; try again"}}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
 
 def _field(loc: tuple[Any, ...]) -> str:

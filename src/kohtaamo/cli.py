@@ -193,12 +193,20 @@ def create_user(
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def demo(host: str, port: int) -> None:
-    """Run the demo: SQLite under ./var, a demo workspace and logins, the server."""
+@click.option(
+    "--db", "db_path", default="./var/demo.db", show_default=True, help="the demo's own SQLite file"
+)
+def demo(host: str, port: int, db_path: str) -> None:
+    """Run the demo: its own SQLite file, a demo workspace and logins, the server."""
     from kohtaamo import demo as demo_mod
 
-    os.environ.setdefault("KOHTAAMO_DATABASE_URL", "sqlite+aiosqlite:///./var/demo.db")
-    os.environ.setdefault("KOHTAAMO_PUBLIC_BASE_URL", f"http://{host}:{port}")
+    if os.environ.get("KOHTAAMO_ENVIRONMENT") == "production":
+        raise click.ClickException("KOHTAAMO_ENVIRONMENT: the demo does not run in production")
+    # Always the demo's own file: demo logins with a published password must never be seeded
+    # into whatever database KOHTAAMO_DATABASE_URL points at.
+    os.environ["KOHTAAMO_DATABASE_URL"] = f"sqlite+aiosqlite:///{db_path}"
+    os.environ.pop("KOHTAAMO_REDIS_URL", None)
+    os.environ["KOHTAAMO_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
     settings = _settings()
     from kohtaamo.db.migrate import upgrade
 

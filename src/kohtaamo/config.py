@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     track_max_body_bytes: int = Field(default=1_048_576, gt=1024)
     track_max_events: int = Field(default=500, ge=1, le=5000)
     track_max_props_bytes: int = Field(default=4096, ge=256)
-    track_future_skew_seconds: int = Field(default=300, ge=0)
+    track_future_skew_seconds: int = Field(default=300, ge=0, le=30 * 86400)
     live_visit_ttl_seconds: int = Field(default=4 * 3600, ge=60)
 
     login_attempts_per_window: int = Field(default=10, ge=1)

@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kohtaamo.auth.passwords import MIN_LENGTH
+from kohtaamo.kit.text import Clean
 
 
 def _email(value: str) -> str:
@@ -18,9 +19,9 @@ def _email(value: str) -> str:
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=254)
-    password: str = Field(min_length=1, max_length=1024)
-    label: str = Field(default="api", max_length=120)
+    email: Clean = Field(max_length=254)
+    password: Clean = Field(min_length=1, max_length=1024)
+    label: Clean = Field(default="api", max_length=120)
 
     _email = field_validator("email")(_email)
 
@@ -33,9 +34,9 @@ class TokenRead(BaseModel):
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=254)
-    name: str = Field(min_length=1, max_length=120)
-    password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+    email: Clean = Field(max_length=254)
+    name: Clean = Field(min_length=1, max_length=120)
+    password: Clean = Field(min_length=MIN_LENGTH, max_length=1024)
     locale: Literal["fi", "en"] = "en"
 
     _email = field_validator("email")(_email)
@@ -55,13 +56,22 @@ class MembershipRead(BaseModel):
     role: str
 
 
+class MyInvitationRead(BaseModel):
+    id: int
+    workspace_id: int
+    workspace_name: str
+    role: str
+    expires_at: datetime
+
+
 class MeRead(UserRead):
     memberships: list[MembershipRead]
+    invitations: list[MyInvitationRead]
 
 
-class MemberCreate(BaseModel):
+class InvitationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=254)
+    email: Clean = Field(max_length=254)
     role: Literal["owner", "admin", "agent"] = "agent"
 
     _email = field_validator("email")(_email)
@@ -77,3 +87,12 @@ class MemberRead(BaseModel):
     email: str
     name: str
     role: str
+
+
+class InvitationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    email: str
+    role: str
+    created_at: datetime
+    expires_at: datetime

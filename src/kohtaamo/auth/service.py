@@ -200,9 +200,10 @@ async def revoke_all_sessions(session: AsyncSession, user_id: int) -> None:
 async def throttle_login(
     limiter: RateLimiter, *, ip: str, email: str, attempts: int, window_seconds: int
 ) -> None:
-    """Both per (ip, email) and per ip, so neither one account nor one address can be hammered."""
+    """Per IP first (cheap refusals must not create per-account buckets), then per (IP, email)."""
     rate = attempts / window_seconds
-    for key, burst in ((f"login:{ip}:{email.lower()}", attempts), (f"login-ip:{ip}", attempts * 5)):
+    email = email.strip().lower()
+    for key, burst in ((f"login-ip:{ip}", attempts * 5), (f"login:{ip}:{email}", attempts)):
         verdict = await limiter.hit(key, rate=rate * (burst / attempts), burst=burst)
         if not verdict.allowed:
             raise RateLimited(

@@ -23,12 +23,17 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
 
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            url, echo=echo, connect_args={"timeout": 30}, pool_size=pool_size, max_overflow=0
+            url,
+            echo=echo,
+            connect_args={"timeout": 30},
+            pool_size=pool_size,
+            max_overflow=0,
+            hide_parameters=True,  # error logs must not carry passwords hashes or tokens
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True
     )
 
 

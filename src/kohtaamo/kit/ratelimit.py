@@ -21,27 +21,38 @@ class RateLimiter(Protocol):
 
 
 class MemoryRateLimiter:
-    """Token bucket per key: `rate` tokens a second, up to `burst`. One process only."""
+    """Token bucket per key: `rate` tokens a second, up to `burst`. One process only.
+
+    When the table is full, the buckets closest to full are forgotten first (a full bucket is the
+    same as none), so a flood of new keys cannot reset a bucket that is holding someone back."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: dict[str, tuple[float, float, float, int]] = {}
         self._max_keys = max_keys
 
     async def hit(self, key: str, *, rate: float, burst: int, cost: int = 1) -> Verdict:
         now = time.monotonic()
-        tokens, last = self._buckets.get(key, (float(burst), now))
-        tokens = min(float(burst), tokens + (now - last) * rate)
-        if tokens >= cost:
-            self._store(key, tokens - cost, now)
-            return Verdict(True)
-        self._store(key, tokens, now)
-        return Verdict(False, (cost - tokens) / rate)
+        old = self._buckets.pop(key, None)
+        tokens = float(burst) if old is None else min(float(burst), old[0] + (now - old[1]) * rate)
+        verdict = Verdict(True) if tokens >= cost else Verdict(False, (cost - tokens) / rate)
+        if verdict.allowed:
+            tokens -= cost
+        if len(self._buckets) >= self._max_keys:
+            self._evict(now)
+        self._buckets[key] = (tokens, now, rate, burst)  # re-inserted: most recent last
+        return verdict
 
-    def _store(self, key: str, tokens: float, now: float) -> None:
-        if len(self._buckets) >= self._max_keys and key not in self._buckets:
-            # Forget the full buckets first: they are the ones that carry no state worth keeping.
-            self._buckets.clear()
-        self._buckets[key] = (tokens, now)
+    def _evict(self, now: float) -> None:
+        # Forget the quarter of buckets closest to full: they hold back the least. A bucket that
+        # is holding someone back (near empty) is the last to go, so a flood of new keys cannot
+        # free a limited one.
+        def fullness(item: tuple[str, tuple[float, float, float, int]]) -> float:
+            tokens, at, rate, burst = item[1]
+            return min(1.0, (tokens + (now - at) * rate) / burst)
+
+        ranked = sorted(self._buckets.items(), key=fullness, reverse=True)
+        for key, _ in ranked[: max(1, self._max_keys // 4)]:
+            del self._buckets[key]
 
 
 _WINDOW_LUA = """

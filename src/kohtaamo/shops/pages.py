@@ -8,11 +8,13 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from kohtaamo.auth import invitations
 from kohtaamo.auth import service as auth
 from kohtaamo.auth.dependencies import optional_principal
 from kohtaamo.auth.models import Role
+from kohtaamo.auth.schemas import InvitationCreate
 from kohtaamo.auth.service import Principal
-from kohtaamo.kit.errors import AppError, NotFound
+from kohtaamo.kit.errors import NotFound
 from kohtaamo.shops import service
 from kohtaamo.shops.schemas import WorkspaceCreate, WorkspaceUpdate
 from kohtaamo.web.deps import DB
@@ -35,9 +37,24 @@ async def workspaces(request: Request, db: DB) -> Response:
     p = await _login(request, db)
     if isinstance(p, Response):
         return p
+    return await _list(request, db, p)
+
+
+async def _list(
+    request: Request, db: DB, p: Principal, status: int = 200, error: str | None = None
+) -> Response:
     rows = await service.workspaces_of(db, p.user.id)
+    offers = await invitations.open_for_user(db, p.user)
+    names = await service.names_of(db, {i.workspace_id for i in offers})
     return render(
-        request, "workspaces.html", user=p.user, csrf=p.auth.csrf_token, rows=rows, error=None
+        request,
+        "workspaces.html",
+        status,
+        user=p.user,
+        csrf=p.auth.csrf_token,
+        rows=rows,
+        offers=[(i, names.get(i.workspace_id, "")) for i in offers],
+        error=error,
     )
 
 
@@ -49,16 +66,7 @@ async def create(request: Request, db: DB, name: Annotated[str, Form(max_length=
     try:
         data = WorkspaceCreate(name=name)
     except ValidationError as exc:
-        rows = await service.workspaces_of(db, p.user.id)
-        return render(
-            request,
-            "workspaces.html",
-            422,
-            user=p.user,
-            csrf=p.auth.csrf_token,
-            rows=rows,
-            error=exc.errors()[0]["msg"],
-        )
+        return await _list(request, db, p, 422, error=exc.errors()[0]["msg"])
     ws = await service.create_workspace(db, data=data, owner=p.user)
     return RedirectResponse(f"/workspaces/{ws.id}", status_code=303)
 
@@ -72,6 +80,7 @@ async def _detail(
     ws = await service.get_workspace(db, ws_id)
     keys = await service.list_api_keys(db, ws_id) if role.at_least(Role.admin) else []
     members = await auth.list_members(db, ws_id)
+    offers = await invitations.open_for_workspace(db, ws_id) if role.at_least(Role.admin) else []
     base = str(request.app.state.settings.public_base_url)
     ctx: dict[str, object] = {
         "user": p.user,
@@ -80,11 +89,13 @@ async def _detail(
         "role": role,
         "keys": keys,
         "members": members,
+        "offers": offers,
         "base_url": base,
         "is_admin": role.at_least(Role.admin),
         "error": None,
         "notice": None,
         "new_secret": None,
+        "replace_url": None,
     }
     ctx.update(extra)
     return render(request, "workspace.html", status, **ctx)
@@ -97,9 +108,7 @@ async def detail(ws_id: WsId, request: Request, db: DB) -> Response:
         return p
     carrier = Response()
     flash = pop_flash(request, carrier, _path(ws_id))
-    response = await _detail(
-        request, db, p, ws_id, notice=flash.get("notice"), new_secret=flash.get("secret")
-    )
+    response = await _detail(request, db, p, ws_id, notice=flash.get("notice"))
     response.raw_headers.extend(h for h in carrier.raw_headers if h[0] == b"set-cookie")
     return response
 
@@ -168,7 +177,11 @@ async def new_key(
     _, secret = await service.create_api_key(
         db, workspace_id=ws_id, name=name, created_by=p.user.id
     )
-    return _back(ws_id, "#keys", secret=secret)
+    # The secret is shown in this answer only: never stored, never cached, never in a cookie.
+    # The page swaps its URL for the GET one, so a reload shows the page without it.
+    response = await _detail(request, db, p, ws_id, new_secret=secret, replace_url=_path(ws_id))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/workspaces/{ws_id}/api-keys/{key_id}/revoke")
@@ -182,8 +195,8 @@ async def revoke_key(
     return _back(ws_id, "#keys")
 
 
-@router.post("/workspaces/{ws_id}/members")
-async def add_member(
+@router.post("/workspaces/{ws_id}/invitations")
+async def invite(
     ws_id: WsId,
     request: Request,
     db: DB,
@@ -193,11 +206,41 @@ async def add_member(
     p = await _admin(request, db, ws_id)
     if isinstance(p, Response):
         return p
-    user = await auth.get_user_by_email(db, email)
-    if user is None:
-        return await _detail(request, db, p, ws_id, 404, error=f"{email}: no such user")
     try:
-        await auth.add_member(db, workspace_id=ws_id, user=user, role=Role(role))
-    except AppError as exc:
-        return await _detail(request, db, p, ws_id, exc.status, error=exc.message)
+        data = InvitationCreate(email=email, role=role)
+    except ValidationError as exc:
+        return await _detail(request, db, p, ws_id, 422, error=f"{email}: {exc.errors()[0]['msg']}")
+    await invitations.invite(
+        db, workspace_id=ws_id, email=data.email, role=Role(data.role), invited_by=p.user.id
+    )
+    return _back(ws_id, "#team", notice="ws.invited")
+
+
+@router.post("/workspaces/{ws_id}/invitations/{inv_id}/withdraw")
+async def withdraw(
+    ws_id: WsId, inv_id: Annotated[int, Path(ge=1)], request: Request, db: DB
+) -> Response:
+    p = await _admin(request, db, ws_id)
+    if isinstance(p, Response):
+        return p
+    await invitations.withdraw(db, workspace_id=ws_id, invitation_id=inv_id)
     return _back(ws_id, "#team")
+
+
+@router.post("/invitations/{inv_id}/{answer}")
+async def answer_invitation(
+    inv_id: Annotated[int, Path(ge=1)],
+    answer: Annotated[str, Path(pattern="^(accept|decline)$")],
+    request: Request,
+    db: DB,
+) -> Response:
+    p = await _login(request, db)
+    if isinstance(p, Response):
+        return p
+    if answer == "accept":
+        inv = await db.get(invitations.Invitation, inv_id)
+        await invitations.accept(db, invitation_id=inv_id, user=p.user)
+        assert inv is not None
+        return RedirectResponse(_path(inv.workspace_id), status_code=303)
+    await invitations.decline(db, invitation_id=inv_id, user=p.user)
+    return RedirectResponse("/workspaces", status_code=303)

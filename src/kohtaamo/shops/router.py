@@ -4,15 +4,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from kohtaamo.auth import invitations
 from kohtaamo.auth import service as auth
 from kohtaamo.auth.dependencies import AdminAccess, CurrentPrincipal, MemberAccess, OwnerAccess
 from kohtaamo.auth.models import Role
 from kohtaamo.auth.schemas import (
-    MemberCreate,
+    InvitationCreate,
+    InvitationRead,
     MemberRead,
     MembershipRead,
     MemberUpdate,
     MeRead,
+    MyInvitationRead,
 )
 from kohtaamo.kit.errors import Forbidden, NotFound
 from kohtaamo.shops import service
@@ -29,12 +32,15 @@ from kohtaamo.web.deps import DB
 router = APIRouter(prefix="/api/v1", tags=["workspaces"])
 KeyId = Annotated[int, Path(ge=1)]
 UserId = Annotated[int, Path(ge=1)]
+InvitationId = Annotated[int, Path(ge=1)]
 
 
 @router.get("/me")
 async def me(principal: CurrentPrincipal, db: DB) -> MeRead:
     user = principal.user
     rows = await service.workspaces_of(db, user.id)
+    offers = await invitations.open_for_user(db, user)
+    names = await service.names_of(db, {i.workspace_id for i in offers})
     return MeRead(
         id=user.id,
         email=user.email,
@@ -43,7 +49,36 @@ async def me(principal: CurrentPrincipal, db: DB) -> MeRead:
         memberships=[
             MembershipRead(workspace_id=w.id, workspace_name=w.name, role=r) for w, r in rows
         ],
+        invitations=[
+            MyInvitationRead(
+                id=i.id,
+                workspace_id=i.workspace_id,
+                role=i.role,
+                workspace_name=names.get(i.workspace_id, ""),
+                expires_at=i.expires_at,
+            )
+            for i in offers
+        ],
     )
+
+
+@router.post("/invitations/{invitation_id}/accept")
+async def accept_invitation(
+    invitation_id: InvitationId, principal: CurrentPrincipal, db: DB
+) -> MembershipRead:
+    await invitations.accept(db, invitation_id=invitation_id, user=principal.user)
+    rows = {w.id: (w, r) for w, r in await service.workspaces_of(db, principal.user.id)}
+    inv = await db.get(invitations.Invitation, invitation_id)
+    assert inv is not None
+    ws, role = rows[inv.workspace_id]
+    return MembershipRead(workspace_id=ws.id, workspace_name=ws.name, role=role)
+
+
+@router.post("/invitations/{invitation_id}/decline", status_code=204)
+async def decline_invitation(
+    invitation_id: InvitationId, principal: CurrentPrincipal, db: DB
+) -> None:
+    await invitations.decline(db, invitation_id=invitation_id, user=principal.user)
 
 
 @router.get("/workspaces")
@@ -106,16 +141,32 @@ async def list_members(access: MemberAccess, db: DB) -> list[MemberRead]:
     return [MemberRead(user_id=u.id, email=u.email, name=u.name, role=m.role) for m, u in rows]
 
 
-@router.post("/workspaces/{workspace_id}/members", status_code=201)
-async def add_member(body: MemberCreate, access: AdminAccess, db: DB) -> MemberRead:
+@router.post("/workspaces/{workspace_id}/invitations", status_code=202)
+async def invite(body: InvitationCreate, access: AdminAccess, db: DB) -> InvitationRead:
+    """Offer a role to an email. The answer is the same whether or not anyone has that email;
+    the person sees the invitation in `GET /me` when they log in and accepts it there."""
     role = Role(body.role)
     if role == Role.owner and access.role != Role.owner:
-        raise Forbidden("only an owner can add an owner", field="role")
-    user = await auth.get_user_by_email(db, body.email)
-    if user is None:
-        raise NotFound("no staff user with this email; create the user first", field="email")
-    member = await auth.add_member(db, workspace_id=access.workspace_id, user=user, role=role)
-    return MemberRead(user_id=user.id, email=user.email, name=user.name, role=member.role)
+        raise Forbidden("only an owner can invite an owner", field="role")
+    inv = await invitations.invite(
+        db,
+        workspace_id=access.workspace_id,
+        email=body.email,
+        role=role,
+        invited_by=access.principal.user.id,
+    )
+    return InvitationRead.model_validate(inv)
+
+
+@router.get("/workspaces/{workspace_id}/invitations")
+async def list_invitations(access: AdminAccess, db: DB) -> list[InvitationRead]:
+    rows = await invitations.open_for_workspace(db, access.workspace_id)
+    return [InvitationRead.model_validate(i) for i in rows]
+
+
+@router.delete("/workspaces/{workspace_id}/invitations/{invitation_id}", status_code=204)
+async def withdraw_invitation(invitation_id: InvitationId, access: AdminAccess, db: DB) -> None:
+    await invitations.withdraw(db, workspace_id=access.workspace_id, invitation_id=invitation_id)
 
 
 @router.patch("/workspaces/{workspace_id}/members/{user_id}")

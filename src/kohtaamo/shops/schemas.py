@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kohtaamo.kit.text import Clean
+
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 
 
@@ -20,7 +22,9 @@ def normalise_origin(value: str) -> str:
         raise ValueError(f"{value!r} is not an origin like https://shop.example")
     if parts.username or parts.password or parts.fragment or not _HOST.match(host):
         raise ValueError(f"{value!r} is not an origin like https://shop.example")
-    port = f":{parts.port}" if parts.port else ""
+    default = {"http": 80, "https": 443}[parts.scheme]
+    # Browsers leave the default port out of Origin, so "https://shop.example:443" must too.
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
     return f"{parts.scheme}://{host}{port}"
 
 
@@ -43,7 +47,7 @@ def _timezone(value: str) -> str:
 
 class WorkspaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=120)
+    name: Clean = Field(min_length=1, max_length=120)
     allowed_origins: list[str] = Field(default_factory=list, max_length=50)
     timezone: str = "Europe/Helsinki"
     locale: Literal["fi", "en"] = "fi"
@@ -55,7 +59,7 @@ class WorkspaceCreate(BaseModel):
 
 class WorkspaceUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=120)
+    name: Clean | None = Field(default=None, min_length=1, max_length=120)
     allowed_origins: list[str] | None = Field(default=None, max_length=50)
     timezone: str | None = None
     locale: Literal["fi", "en"] | None = None
@@ -86,7 +90,7 @@ class WorkspaceRead(BaseModel):
 
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=120)
+    name: Clean = Field(min_length=1, max_length=120)
 
 
 class ApiKeyRead(BaseModel):

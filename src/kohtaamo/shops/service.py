@@ -63,6 +63,13 @@ async def workspaces_of(session: AsyncSession, user_id: int) -> list[tuple[Works
     return [(w, r) for w, r in (await session.execute(stmt)).all()]
 
 
+async def names_of(session: AsyncSession, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    stmt = select(Workspace.id, Workspace.name).where(Workspace.id.in_(ids))
+    return {row.id: row.name for row in (await session.execute(stmt)).all()}
+
+
 async def update_workspace(
     session: AsyncSession, *, workspace: Workspace, data: WorkspaceUpdate
 ) -> Workspace:

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 Pending = tuple["Submission", "asyncio.Future[Stored]"]
 
 
+class QueueFull(RuntimeError):
+    """More events are waiting than the database is taking: shed load (503) instead of memory."""
+
+
 @dataclass(slots=True)
 class Submission:
     workspace_id: int
@@ -40,9 +44,13 @@ class Stored:
 
 
 class Ingestor:
-    def __init__(self, writer: GroupWriter, *, max_group_events: int = 5000) -> None:
+    def __init__(
+        self, writer: GroupWriter, *, max_group_events: int = 5000, max_queued_events: int = 200_000
+    ) -> None:
         self._writer = writer
         self._max = max_group_events
+        self._max_queued = max_queued_events
+        self._queued = 0
         self._queue: deque[Pending] = deque()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(writer.parallel)
@@ -74,7 +82,10 @@ class Ingestor:
 
     async def submit(self, sub: Submission) -> Stored:
         self.start()
+        if self._queued + len(sub.intake.events) > self._max_queued:
+            raise QueueFull(f"{self._queued} events are already waiting to be written")
         fut: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        self._queued += len(sub.intake.events)
         self._queue.append((sub, fut))
         self._wake.set()
         return await fut
@@ -101,6 +112,7 @@ class Ingestor:
             item = self._queue.popleft()
             group.append(item)
             n += len(item[0].intake.events)
+            self._queued -= len(item[0].intake.events)
         return group
 
     async def _write_group(self, group: list[Pending]) -> None:

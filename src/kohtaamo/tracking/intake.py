@@ -87,7 +87,12 @@ def read_envelope(payload: Any, *, max_events: int) -> TrackBatch:
         raise Invalid(errs[0]["message"], field=errs[0]["field"], errors=errs) from None
 
 
-def _ts(raw: int | float | str, now: datetime, skew: timedelta) -> tuple[datetime, bool]:
+MAX_TS_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _ts(raw: object, now: datetime, skew: timedelta) -> tuple[datetime, bool]:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError("must be epoch milliseconds or an ISO 8601 time with a zone")
     if isinstance(raw, str):
         try:
             ts = datetime.fromisoformat(raw.replace("Z", "+00:00"))
@@ -96,8 +101,10 @@ def _ts(raw: int | float | str, now: datetime, skew: timedelta) -> tuple[datetim
         if ts.tzinfo is None:
             raise ValueError("an ISO 8601 time needs a zone, e.g. 2026-01-01T12:00:00Z")
     else:
-        if raw < 946_684_800_000:  # 2000-01-01 in ms: anything smaller is seconds or garbage
+        if not raw >= 946_684_800_000:  # 2000-01-01 in ms; also refuses NaN
             raise ValueError("must be epoch milliseconds (a number this small is not)")
+        if raw > MAX_TS_MS:
+            raise ValueError("is too large for a time in epoch milliseconds")
         ts = from_epoch_ms(float(raw))
     if ts < MIN_TS:
         raise ValueError("is before the year 2000")
@@ -112,6 +119,19 @@ def check_events(
     intake = Intake(batch.site_key, batch.visitor_id, batch.visit_id, [])
     for i, item in enumerate(batch.events):
         where: tuple[int | str, ...] = ("events", i)
+        if not isinstance(item, dict):
+            intake.errors.append({"index": i, "field": _loc(where), "message": "must be an object"})
+            continue
+        nul = find_nul(item)
+        if nul is not None:
+            intake.errors.append(
+                {
+                    "index": i,
+                    "field": _loc((*where, *nul)),
+                    "message": "contains a NUL character (\\u0000)",
+                }
+            )
+            continue
         try:
             raw = RawEvent.model_validate(item)
         except ValidationError as exc:
@@ -143,12 +163,17 @@ def check_events(
                 }
             )
             continue
-        if len(jsonx.dumps(props)) > max_props_bytes:
+        try:
+            size = len(jsonx.dumps(props))
+        except TypeError:  # e.g. nested deeper than the encoder allows
+            size = max_props_bytes + 1
+        if size > max_props_bytes:
             intake.errors.append(
                 {
                     "index": i,
                     "field": _loc((*where, "props")),
-                    "message": f"props are larger than {max_props_bytes} bytes as JSON",
+                    "message": f"props are larger than {max_props_bytes} bytes as JSON "
+                    "(or nested too deeply)",
                 }
             )
             continue
@@ -173,16 +198,38 @@ def check_events(
 
 def campaign(url: str) -> dict[str, str]:
     """UTM source/medium/campaign and a newsletter link id from a landing URL's query."""
-    query = parse_qs(urlsplit(url).query)
+    try:
+        query = parse_qs(urlsplit(url).query)
+    except ValueError:
+        return {}
     out: dict[str, str] = {}
     for name in ("utm_source", "utm_medium", "utm_campaign"):
         if query.get(name):
-            out[name.removeprefix("utm_")] = query[name][0][:256]
+            out[name.removeprefix("utm_")] = query[name][0].replace("\x00", "")[:256]
     for name in NEWSLETTER_PARAMS:
         if query.get(name):
-            out["newsletter_id"] = query[name][0][:256]
+            out["newsletter_id"] = query[name][0].replace("\x00", "")[:256]
             break
     return out
+
+
+def find_nul(value: Any, path: tuple[int | str, ...] = ()) -> tuple[int | str, ...] | None:
+    """Path of the first string (key or value) holding a NUL, which PostgreSQL cannot store."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if "\x00" in k:
+                return (*path, k.replace("\x00", "\\u0000"))
+            found = find_nul(v, (*path, k))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = find_nul(v, (*path, i))
+            if found is not None:
+                return found
+    return None
 
 
 def _landing(events: list[Checked]) -> Landing | None:

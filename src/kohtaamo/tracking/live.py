@@ -20,6 +20,8 @@ from kohtaamo.kit import jsonx
 from kohtaamo.tracking.intake import campaign
 
 State = dict[str, Any]
+MAX_VALUE = 2**53 - 1
+MAX_CART_LINES = 500
 
 
 @dataclass(slots=True)
@@ -105,13 +107,14 @@ def _cart(state: State, p: dict[str, Any], sign: int) -> None:
     line["quantity"] += sign * p.get("quantity", 1)
     line["unit_price"] = p["unit_price"]
     line["category"] = p.get("category") or line["category"]
-    if line["quantity"] > 0:
+    if line["quantity"] > 0 and (p["product_id"] in lines or len(lines) < MAX_CART_LINES):
         lines[p["product_id"]] = line
     else:
         lines.pop(p["product_id"], None)
     if p.get("currency"):
         cart["currency"] = p["currency"]
-    cart["value"] = sum(x["quantity"] * x["unit_price"] for x in lines.values())
+    # Capped so the state always fits JSON's safe integers, whatever a client claims.
+    cart["value"] = min(sum(x["quantity"] * x["unit_price"] for x in lines.values()), MAX_VALUE)
 
 
 def fold(
@@ -189,7 +192,8 @@ class RedisLiveStore:
         self._prefix = prefix
 
     def _key(self, key: tuple[int, str, str]) -> str:
-        return f"{self._prefix}{key[0]}:{key[1]}:{key[2]}"
+        # "|" cannot occur in visitor or visit ids, so ("a:b", "c") and ("a", "b:c") never collide.
+        return f"{self._prefix}{key[0]}|{key[1]}|{key[2]}"
 
     async def update(
         self,

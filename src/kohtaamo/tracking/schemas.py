@@ -6,15 +6,26 @@ import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, Field(max_length=300)]
-Url = Annotated[str, Field(max_length=2048)]
+
+
+def _parsable(value: str) -> str:
+    try:
+        urlsplit(value)
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL ({exc})") from None
+    return value
+
+
+Url = Annotated[str, Field(max_length=2048), AfterValidator(_parsable)]
 Ident = Annotated[str, Field(min_length=1, max_length=128)]
-Minor = Annotated[int, Field(ge=0, le=10**12, description="money in minor units (cents)")]
+Minor = Annotated[int, Field(ge=0, le=10**11, description="money in minor units (cents)")]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 CUSTOM = re.compile(r"^custom:[a-z0-9][a-z0-9_.-]{0,63}$")
 
@@ -63,7 +74,7 @@ class CartLine(Props):
     product_id: Ident
     category: Ident | None = None
     unit_price: Minor
-    quantity: int = Field(default=1, ge=1, le=100_000)
+    quantity: int = Field(default=1, ge=1, le=10_000)
     currency: Currency | None = None
 
 
@@ -148,16 +159,16 @@ class RawEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: UUID
     type: str = Field(min_length=1, max_length=71)
-    ts: StrictInt | StrictFloat | str
+    ts: Any = Field(description="epoch milliseconds, or ISO 8601 with a zone")
     props: dict[str, Any] = Field(default_factory=dict)
 
 
 class TrackBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    site_key: str | None = Field(default=None, max_length=64)
+    site_key: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     visitor_id: Key
     visit_id: Key
-    events: list[dict[str, Any]] = Field(min_length=1)
+    events: list[Any] = Field(min_length=1)
 
 
 class TrackResult(BaseModel):

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from prometheus_client import Counter
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kohtaamo.config import Settings
@@ -16,14 +15,16 @@ from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import NotFound, RateLimited, Unavailable
 from kohtaamo.kit.ratelimit import RateLimiter
 from kohtaamo.shops.directory import Site
-from kohtaamo.tracking.ingest import Ingestor, Submission
+from kohtaamo.tracking.ingest import Ingestor, QueueFull, Submission
 from kohtaamo.tracking.intake import Intake, check_events, read_envelope
 from kohtaamo.tracking.live import LiveEvent, LiveStore, State
 from kohtaamo.tracking.models import TrackedEvent, Visit, Visitor
 from kohtaamo.tracking.schemas import TrackBatch, TrackResult
+from kohtaamo.tracking.writer import StorageError
 
 log = logging.getLogger(__name__)
 EVENTS = Counter("kohtaamo_events_total", "Tracked events by outcome", ["outcome"])
+LIVE_FAILURES = Counter("kohtaamo_live_state_failures_total", "Live state updates that failed")
 for _outcome in ("accepted", "duplicate", "rejected"):
     EVENTS.labels(_outcome)
 
@@ -84,31 +85,41 @@ async def track(
     """Store the batch (committed before this returns), then update the visit's live state."""
     try:
         stored = await tracker.ingestor.submit(Submission(site.workspace_id, intake, source))
-    except (SQLAlchemyError, OSError, RuntimeError) as exc:
+    except (StorageError, QueueFull, RuntimeError) as exc:
         # Nothing of the batch was committed: the client keeps it and retries later.
         log.warning("tracking write failed", extra={"error": repr(exc)})
         raise Unavailable(
-            "events could not be stored right now; retry later", retry_after=2
+            "events could not be stored right now; nothing was stored, retry later",
+            retry_after=2,
         ) from exc
-    accepted = set(stored.accepted)
-    live = [
-        LiveEvent(ev.type, ev.ts.timestamp(), ev.props)
-        for ev in intake.events
-        if ev.id.hex in accepted
-    ]
-    state = await tracker.live.update(
-        (site.workspace_id, intake.visitor_key, intake.visit_key),
-        live,
-        number=stored.visit_number,
-        customer_id=intake.customer_id,
-        currency=site.currency,
-    )
+    # Each id once, first copy wins (as in the writer), so a repeat inside a batch counts once.
+    fresh = set(stored.accepted)
+    new = []
+    for ev in intake.events:
+        if ev.id.hex in fresh:
+            fresh.discard(ev.id.hex)
+            new.append(ev)
     EVENTS.labels("accepted").inc(len(stored.accepted))
     EVENTS.labels("duplicate").inc(stored.duplicates)
+    key = (site.workspace_id, intake.visitor_key, intake.visit_key)
+    try:
+        state = await tracker.live.update(
+            key,
+            [LiveEvent(ev.type, ev.ts.timestamp(), ev.props) for ev in new],
+            number=stored.visit_number,
+            customer_id=intake.customer_id,
+            currency=site.currency,
+        )
+    except Exception:
+        # The events are committed: the answer must say so. Rules see this visit from its next
+        # event on; a failing live store never turns a stored batch into an error.
+        LIVE_FAILURES.inc()
+        log.exception("live state update failed", extra={"visit": list(key)})
+        state = {}
     result = TrackResult(
         accepted=len(stored.accepted),
         duplicates=stored.duplicates,
-        clamped=sum(1 for ev in intake.events if ev.clamped and ev.id.hex in accepted),
+        clamped=sum(1 for ev in new if ev.clamped),
         visit_number=stored.visit_number,
         returning=stored.visit_number > 1,
     )

@@ -18,9 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 VisitKey = tuple[int, str, str]
 EventKey = tuple[int, str]  # (workspace_id, event id as 32 hex digits)
+
+
+class StorageError(RuntimeError):
+    """The database could not take the group (down, locked, busy): nothing of it was committed."""
 
 
 @dataclass(slots=True)
@@ -46,15 +51,24 @@ class Written:
 class GroupWriter(Protocol):
     parallel: int
 
+    async def check(self) -> None:
+        """Fail at start, not on the first event, if the tables or the driver are not right."""
+
     async def write(self, rows: GroupRows) -> Written: ...
 
     async def close(self) -> None: ...
 
 
 def make_writer(database_url: str) -> GroupWriter:
-    if database_url.startswith("sqlite"):
-        return SqliteWriter(database_url.split(":///", 1)[1])
-    return PostgresWriter(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    """The writer for the same database SQLAlchemy opens, parsed as SQLAlchemy parses the URL."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("tracking needs a file database, not an in-memory SQLite")
+        return SqliteWriter(url.database)
+    # SQLAlchemy-only query options (e.g. prepared_statement_cache_size) are not libpq's.
+    dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    return PostgresWriter(dsn)
 
 
 _VISITS_COLS = (
@@ -92,16 +106,27 @@ class PostgresWriter:
     async def _get_pool(self) -> asyncpg.Pool:
         async with self._lock:
             if self._pool is None:
+                # A hung statement fails after 30 s (503, the client retries) instead of forever.
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=self.parallel
+                    self._dsn, min_size=1, max_size=self.parallel, command_timeout=30
                 )
             return self._pool
+
+    async def check(self) -> None:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            await conn.execute("SELECT 1 FROM events LIMIT 0")
+            if not await conn.fetchval("SELECT to_regproc('kohtaamo_ingest') IS NOT NULL"):
+                raise StorageError("kohtaamo_ingest() is missing: run `kohtaamo migrate`")
 
     async def write(self, rows: GroupRows) -> Written:
         pool = await self._get_pool()
         args = (*_columns(rows.visitors, 5), *_columns(rows.visits, 12), *_columns(rows.events, 10))
-        async with pool.acquire() as conn:
-            records = await conn.fetch(_PG_INGEST, *args)
+        try:
+            async with pool.acquire() as conn:
+                records = await conn.fetch(_PG_INGEST, *args)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StorageError(f"PostgreSQL: {type(exc).__name__}: {exc}") from exc
         numbers: dict[VisitKey, int] = {}
         inserted: set[EventKey] = set()
         for kind, ws, k1, k2, num in records:
@@ -180,9 +205,20 @@ class SqliteWriter:
             self._local.conn = conn
         return conn
 
+    async def check(self) -> None:
+        def _check() -> None:
+            if sqlite3.sqlite_version_info < (3, 35):
+                raise StorageError(f"SQLite {sqlite3.sqlite_version} is too old: 3.35+ (RETURNING)")
+            self._conn().execute("SELECT 1 FROM events LIMIT 0")
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, _check)
+
     async def write(self, rows: GroupRows) -> Written:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._write, rows)
+        try:
+            return await loop.run_in_executor(self._pool, self._write, rows)
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite: {type(exc).__name__}: {exc}") from exc
 
     def _write(self, rows: GroupRows) -> Written:
         conn = self._conn()
