@@ -103,11 +103,12 @@ async def answer(
             raise UnsupportedMedia(
                 "send the batch as application/json or text/plain", field="content-type"
             )
-        payload = parse_body(await read(tracker.settings.track_max_body_bytes))
+        body = await read(tracker.settings.track_max_body_bytes)
+        payload = parse_body(body)
         batch = service.envelope(tracker, payload)
         site, source = await resolve_sender(directory, headers, batch.site_key)
         await service.throttle(tracker, site, len(batch.events))
-        intake = service.check(tracker, batch)
+        intake = service.check(tracker, batch, may_hold_nul=b"\\u0000" in body)
         result, _state = await service.track(tracker, site=site, intake=intake, source=source)
     except AppError as exc:
         return Answer(exc.status, jsonx.dumps(exc.body()), exc.headers() | cors)

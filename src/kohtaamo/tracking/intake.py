@@ -114,15 +114,21 @@ def _ts(raw: object, now: datetime, skew: timedelta) -> tuple[datetime, bool]:
 
 
 def check_events(
-    batch: TrackBatch, *, now: datetime, future_skew: timedelta, max_props_bytes: int
+    batch: TrackBatch,
+    *,
+    now: datetime,
+    future_skew: timedelta,
+    max_props_bytes: int,
+    may_hold_nul: bool = True,
 ) -> Intake:
+    """`may_hold_nul=False` when the raw body has no `\\u0000` (JSON's only way to carry a NUL)."""
     intake = Intake(batch.site_key, batch.visitor_id, batch.visit_id, [])
     for i, item in enumerate(batch.events):
         where: tuple[int | str, ...] = ("events", i)
         if not isinstance(item, dict):
             intake.errors.append({"index": i, "field": _loc(where), "message": "must be an object"})
             continue
-        nul = find_nul(item)
+        nul = find_nul(item) if may_hold_nul else None
         if nul is not None:
             intake.errors.append(
                 {

@@ -65,7 +65,7 @@ async def throttle(tracker: Tracker, site: Site, n_events: int) -> None:
         )
 
 
-def check(tracker: Tracker, batch: TrackBatch) -> Intake:
+def check(tracker: Tracker, batch: TrackBatch, *, may_hold_nul: bool = True) -> Intake:
     s = tracker.settings
     try:
         return check_events(
@@ -73,6 +73,7 @@ def check(tracker: Tracker, batch: TrackBatch) -> Intake:
             now=utcnow(),
             future_skew=timedelta(seconds=s.track_future_skew_seconds),
             max_props_bytes=s.track_max_props_bytes,
+            may_hold_nul=may_hold_nul,
         )
     except Exception:
         EVENTS.labels("rejected").inc(len(batch.events))
