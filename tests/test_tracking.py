@@ -254,7 +254,12 @@ async def test_origin_is_checked(app: FastAPI, client: httpx.AsyncClient) -> Non
         body = f.batch(shop, [f.page("https://shop.example/")])
         r = await f.track(client, body, headers={"Origin": ok})
         assert r.status_code == 200, (ok, r.text)
-    for bad in ("http://www.kauppa.fi", "https://kauppa.fi.evil.example", "https://evilkauppa.fi"):
+    for bad in (
+        "http://www.kauppa.fi",
+        "https://kauppa.fi.evil.example",
+        "https://evilkauppa.fi",
+        "null",
+    ):
         r = await f.track(
             client, f.batch(shop, [f.page("https://shop.example/")]), headers={"Origin": bad}
         )

@@ -27,7 +27,9 @@ def _safe_next(value: str | None) -> str:
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    # Behind a TLS-terminating proxy the app may see http; the public URL says what users use.
+    public: str = request.app.state.settings.public_base_url
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 @router.get("/")
