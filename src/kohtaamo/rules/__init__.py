@@ -1,0 +1,1 @@
+"""Opening rules: JsonLogic conditions over a visitor's live context, decisions, holdouts."""
