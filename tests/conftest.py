@@ -21,6 +21,9 @@ from kohtaamo.db.migrate import upgrade
 from tests import services
 
 TABLES = (
+    "exposures",
+    "rules",
+    "customers",
     "events",
     "visits",
     "visitors",

@@ -29,6 +29,9 @@ PLAUSIBLE: dict[str, Any] = {
     "locale": "en",
     "currency": "USD",
     "label": "x",
+    "condition": True,
+    "action": {"messages": {"fi": "Kaapattu"}},
+    "enabled": False,
 }
 
 
@@ -104,6 +107,12 @@ async def _two_shops(app: FastAPI, client: httpx.AsyncClient) -> tuple[factory.S
         headers=b.owner.headers,
     )
     assert r.status_code == 202, r.text
+    r = await client.post(
+        f"/api/v1/workspaces/{b.id}/rules",
+        json={"name": "B's rule", "condition": True, "action": {"messages": {"fi": "Hei"}}},
+        headers=b.owner.headers,
+    )
+    assert r.status_code == 201, r.text
     return a, b
 
 
@@ -117,6 +126,7 @@ async def _snapshot(client: httpx.AsyncClient, b: factory.Shop) -> dict[str, Any
         "invitations": (await client.get(f"{ws}/invitations", headers=h)).json(),
         "visitors": (await client.get(f"{ws}/visitors", headers=h)).json(),
         "events": (await client.get(f"{ws}/visitors/{VISITOR}/events", headers=h)).json(),
+        "rules": (await client.get(f"{ws}/rules", headers=h)).json(),
     }
 
 
@@ -137,6 +147,7 @@ async def test_other_workspaces_api_is_404(app: FastAPI, client: httpx.AsyncClie
         "workspace_id": b.id,
         "key_id": key_id,
         "user_id": b.owner.user_id,
+        "rule_id": before["rules"][0]["id"],
         "visitor_id": VISITOR,
         "visit_id": VISIT,
         "invitation_id": before["invitations"][0]["id"],

@@ -18,10 +18,17 @@ from kohtaamo.auth import pages as auth_pages
 from kohtaamo.auth import router as auth_router
 from kohtaamo.bus import Bus
 from kohtaamo.config import Settings, get_settings
+from kohtaamo.contacts.service import FactsCache
 from kohtaamo.db.engine import make_engine, make_sessionmaker
 from kohtaamo.db.migrate import ensure_migrated
 from kohtaamo.kit.errors import AppError
 from kohtaamo.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from kohtaamo.realtime.presence import MemoryPresence, Presence, RedisPresence
+from kohtaamo.rules import pages as rules_pages
+from kohtaamo.rules import router as rules_router
+from kohtaamo.rules.book import RuleBook, RulesChanged
+from kohtaamo.rules.engine import Engine
+from kohtaamo.rules.marks import Marks, MemoryMarks, RedisMarks
 from kohtaamo.shops import pages as shop_pages
 from kohtaamo.shops import router as shops_router
 from kohtaamo.shops.directory import SiteDirectory
@@ -46,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis: Redis | None = None
         limiter: RateLimiter = MemoryRateLimiter()
         live: LiveStore = MemoryLiveStore(ttl=settings.live_visit_ttl_seconds)
+        presence: Presence = MemoryPresence()
+        marks: Marks = MemoryMarks(ttl=settings.live_visit_ttl_seconds)
         try:
             await ensure_migrated(engine, settings.database_url)  # refuse an unmigrated database
             if settings.redis_url:
@@ -53,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await redis.ping()  # type: ignore[misc]  # fail at start, not on the first event
                 limiter = RedisRateLimiter(redis)
                 live = RedisLiveStore(redis, ttl=settings.live_visit_ttl_seconds)
+                presence = RedisPresence(redis)
+                marks = RedisMarks(redis, ttl=settings.live_visit_ttl_seconds)
         except BaseException:
             if redis is not None:
                 await redis.aclose()
@@ -73,6 +84,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         ingestor = Ingestor(writer)
         ingestor.start()
+        book = RuleBook(maker, ttl=settings.rules_cache_seconds)
+        bus.subscribe(RulesChanged, book.on_changed)
+        engine_ = Engine(
+            maker,
+            book=book,
+            marks=marks,
+            presence=presence,
+            facts=FactsCache(maker),
+            default_max_load=settings.rules_default_max_load,
+        )
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = maker
@@ -80,14 +101,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.limiter = limiter
         app.state.directory = directory
+        app.state.presence = presence
+        app.state.engine = engine_
         app.state.tracker = Tracker(
-            settings=settings, ingestor=ingestor, live=live, limiter=limiter
+            settings=settings, ingestor=ingestor, live=live, limiter=limiter, decider=engine_
         )
         try:
             yield
         finally:
             await ingestor.stop()
             await live.close()
+            await marks.close()
+            await presence.close()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()
@@ -108,9 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DBAPIError, _database_error)
-    for module in (ops, auth_router, shops_router, tracking_router):
+    for module in (ops, auth_router, shops_router, tracking_router, rules_router):
         app.include_router(module.router)
-    for pages in (auth_pages, shop_pages):
+    for pages in (auth_pages, shop_pages, rules_pages):
         app.include_router(pages.router)
     templates.mount_static(app)
     return app

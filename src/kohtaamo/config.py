@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     track_max_props_bytes: int = Field(default=4096, ge=256)
     track_future_skew_seconds: int = Field(default=300, ge=0, le=30 * 86400)
     live_visit_ttl_seconds: int = Field(default=4 * 3600, ge=60)
+    # The catch-all default rule backs off once this share of agent capacity is in use.
+    rules_default_max_load: float = Field(default=0.5, gt=0, le=1)
+    rules_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     login_attempts_per_window: int = Field(default=10, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)

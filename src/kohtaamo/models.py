@@ -1,14 +1,19 @@
 """Every domain's tables, imported in one place for Alembic and for tests."""
 
 from kohtaamo.auth.models import AuthSession, Invitation, Membership, User
+from kohtaamo.contacts.models import Customer
+from kohtaamo.rules.models import Exposure, Rule
 from kohtaamo.shops.models import ApiKey, Workspace
 from kohtaamo.tracking.models import TrackedEvent, Visit, Visitor
 
 __all__ = [
     "ApiKey",
     "AuthSession",
+    "Customer",
+    "Exposure",
     "Invitation",
     "Membership",
+    "Rule",
     "TrackedEvent",
     "User",
     "Visit",

@@ -39,7 +39,7 @@ class Site:
         return False
 
 
-def _site(ws: Workspace) -> Site:
+def site_of(ws: Workspace) -> Site:
     return Site(ws.id, tuple(ws.allowed_origins or ()), ws.timezone, ws.locale, ws.currency)
 
 
@@ -77,7 +77,7 @@ class SiteDirectory:
             ws = (
                 await session.execute(select(Workspace).where(Workspace.site_key == site_key))
             ).scalar_one_or_none()
-        site = _site(ws) if ws else None
+        site = site_of(ws) if ws else None
         self._put("s:" + site_key, site)
         return site
 
@@ -99,7 +99,7 @@ class SiteDirectory:
                     update(ApiKey).where(ApiKey.id == row[0].id).values(last_used_at=utcnow())
                 )
                 await session.commit()
-        site = _site(row[1]) if row else None
+        site = site_of(row[1]) if row else None
         self._put("k:" + digest, site)
         return site
 

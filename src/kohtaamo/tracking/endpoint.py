@@ -27,14 +27,18 @@ from kohtaamo.kit.errors import (
 )
 from kohtaamo.shops.directory import Site, SiteDirectory
 from kohtaamo.tracking import service
-from kohtaamo.tracking.intake import parse_body
+from kohtaamo.tracking.intake import parse_body, read_decide
+from kohtaamo.tracking.schemas import DecideResult
 
 log = logging.getLogger(__name__)
 PATH = "/api/v1/track"
+DECIDE_PATH = "/api/v1/decide"
+PATHS = frozenset({PATH, DECIDE_PATH})
 JSON_TYPES = ("application/json", "text/plain", "")
 # One message for unknown, malformed and rotated keys alike: the answer reveals no key's existence.
 BAD_SITE = "the site key is not valid"
-_ROUTE = SimpleNamespace(path=PATH)  # what the metrics middleware labels the request with
+# What the metrics middleware labels each request with.
+_ROUTES = {p: SimpleNamespace(path=p) for p in PATHS}
 Reader = Callable[[int], Awaitable[bytes]]
 
 
@@ -43,6 +47,9 @@ class Answer:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+
+    def __or__(self, extra: dict[str, str]) -> Answer:
+        return Answer(self.status, self.body, self.headers | extra)
 
 
 def _cors(headers: Mapping[str, str]) -> dict[str, str]:
@@ -86,6 +93,7 @@ async def answer(
     method: str,
     headers: Mapping[str, str],
     read: Reader,
+    path: str = PATH,
 ) -> Answer:
     cors = _cors(headers)
     if method == "OPTIONS":
@@ -106,6 +114,8 @@ async def answer(
             )
         body = await read(tracker.settings.track_max_body_bytes)
         payload = parse_body(body)
+        if path == DECIDE_PATH:
+            return await _decide(tracker, directory, headers, payload) | cors
         batch = service.envelope(tracker, payload)
         site, source = await resolve_sender(directory, headers, batch.site_key)
         await service.throttle(tracker, site, len(batch.events))
@@ -114,6 +124,22 @@ async def answer(
     except AppError as exc:
         return Answer(exc.status, jsonx.dumps(exc.body()), exc.headers() | cors)
     return Answer(200, jsonx.dumps(result.model_dump()), cors)
+
+
+async def _decide(
+    tracker: service.Tracker,
+    directory: SiteDirectory,
+    headers: Mapping[str, str],
+    payload: object,
+) -> Answer:
+    req = read_decide(payload)
+    site, _source = await resolve_sender(directory, headers, req.site_key)
+    await service.throttle(tracker, site, 0)
+    decision = await service.check_back(
+        tracker, site=site, visitor_key=req.visitor_id, visit_key=req.visit_id
+    )
+    result = DecideResult(actions=decision.actions, check_in=decision.check_in)
+    return Answer(200, jsonx.dumps(result.model_dump()))
 
 
 def limited_reader(receive: Receive, declared: str | None) -> Reader:
@@ -151,12 +177,12 @@ class TrackEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or scope["path"] != PATH
+            or scope["path"] not in PATHS
             or scope["method"] not in ("POST", "OPTIONS")
         ):
             await self.app(scope, receive, send)
             return
-        scope["route"] = _ROUTE
+        scope["route"] = _ROUTES[scope["path"]]
         state = scope["app"].state
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
@@ -166,6 +192,7 @@ class TrackEndpoint:
                 scope["method"],
                 headers,
                 limited_reader(receive, headers.get("content-length")),
+                scope["path"],
             )
         except Exception:
             log.exception("tracking request failed")

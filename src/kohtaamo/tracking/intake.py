@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from kohtaamo.kit import jsonx
 from kohtaamo.kit.clock import from_epoch_ms
 from kohtaamo.kit.errors import BadRequest, Invalid
-from kohtaamo.tracking.schemas import CUSTOM, PROPS, RawEvent, TrackBatch
+from kohtaamo.tracking.schemas import CUSTOM, PROPS, DecideRequest, RawEvent, TrackBatch
 
 MIN_TS = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
 NEWSLETTER_PARAMS = ("nl", "nlid", "newsletter_id", "mc_cid")
@@ -82,6 +82,16 @@ def read_envelope(payload: Any, *, max_events: int) -> TrackBatch:
         raise Invalid(f"at most {max_events} events per batch, got {len(events)}", field="events")
     try:
         return TrackBatch.model_validate(payload)
+    except ValidationError as exc:
+        errs = _errors(exc)
+        raise Invalid(errs[0]["message"], field=errs[0]["field"], errors=errs) from None
+
+
+def read_decide(payload: Any) -> DecideRequest:
+    if not isinstance(payload, dict):
+        raise Invalid("the body must be a JSON object", field="body")
+    try:
+        return DecideRequest.model_validate(payload)
     except ValidationError as exc:
         errs = _errors(exc)
         raise Invalid(errs[0]["message"], field=errs[0]["field"], errors=errs) from None

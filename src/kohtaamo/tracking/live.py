@@ -22,6 +22,7 @@ from kohtaamo.tracking.intake import campaign
 State = dict[str, Any]
 MAX_VALUE = 2**53 - 1
 MAX_CART_LINES = 500
+MAX_KEYS = 200  # distinct form fields / payment methods kept per visit: a client cannot bloat it
 
 
 @dataclass(slots=True)
@@ -48,6 +49,8 @@ def new_state(
         "product_views_by_category": {},
         "counts": {},
         "form_errors": {},
+        "payment_failures": {},
+        "internal_not_found": 0,
         "cart": {"lines": {}, "value": 0, "currency": currency},
         "landing_url": None,
         "referrer": None,
@@ -64,7 +67,8 @@ def apply(state: State, ev: LiveEvent) -> None:
     if not late:
         state["last_activity_at"] = ev.ts
     counts = state["counts"]
-    counts[ev.type] = counts.get(ev.type, 0) + 1
+    if ev.type in counts or len(counts) < MAX_KEYS:
+        counts[ev.type] = counts.get(ev.type, 0) + 1
     t = ev.type
     if t == "page_view":
         state["pages_viewed"] += 1
@@ -83,10 +87,19 @@ def apply(state: State, ev: LiveEvent) -> None:
             }
         if p.get("page_type") == "product" and p.get("category"):
             views = state["product_views_by_category"]
-            views[p["category"]] = views.get(p["category"], 0) + 1
+            if p["category"] in views or len(views) < MAX_KEYS:
+                views[p["category"]] = views.get(p["category"], 0) + 1
     elif t == "form_error":
         key = f"{p['form']}.{p['field']}"
-        state["form_errors"][key] = state["form_errors"].get(key, 0) + 1
+        errors = state["form_errors"]
+        if key in errors or len(errors) < MAX_KEYS:
+            errors[key] = errors.get(key, 0) + 1
+    elif t == "payment_failed":
+        methods = state.setdefault("payment_failures", {})
+        if p["method"] in methods or len(methods) < MAX_KEYS:
+            methods[p["method"]] = methods.get(p["method"], 0) + 1
+    elif t == "not_found" and p.get("internal"):
+        state["internal_not_found"] = state.get("internal_not_found", 0) + 1
     elif t in ("cart_add", "cart_remove"):
         _cart(state, p, +1 if t == "cart_add" else -1)
     elif t == "purchase":

@@ -10,7 +10,14 @@ from kohtaamo.kit.http import read_body
 from kohtaamo.tracking import service
 from kohtaamo.tracking.endpoint import answer
 from kohtaamo.tracking.models import Visit, Visitor
-from kohtaamo.tracking.schemas import EventRead, TrackResult, VisitorRead, VisitRead
+from kohtaamo.tracking.schemas import (
+    DecideRequest,
+    DecideResult,
+    EventRead,
+    TrackResult,
+    VisitorRead,
+    VisitRead,
+)
 from kohtaamo.web.deps import DB
 
 router = APIRouter(prefix="/api/v1", tags=["tracking"])
@@ -24,7 +31,8 @@ async def _answer(request: Request) -> Response:
     async def read(limit: int) -> bytes:
         return await read_body(request, limit)
 
-    ans = await answer(state.tracker, state.directory, request.method, headers, read)
+    path = request.url.path
+    ans = await answer(state.tracker, state.directory, request.method, headers, read, path)
     media = None if ans.status == 204 else "application/json"
     return Response(ans.body, status_code=ans.status, headers=ans.headers, media_type=media)
 
@@ -45,6 +53,28 @@ async def track(request: Request) -> Response:
 
     Accepts `application/json` and `text/plain` (what `navigator.sendBeacon` sends). In the app
     this path is answered by `tracking.endpoint.TrackEndpoint` before routing; same `answer`."""
+    return await _answer(request)
+
+
+@router.options("/decide", include_in_schema=False)
+async def decide_preflight(request: Request) -> Response:
+    return await _answer(request)
+
+
+@router.post(
+    "/decide",
+    response_model=DecideResult,
+    responses={400: {}, 401: {}, 403: {}, 415: {}, 422: {}, 429: {}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": DecideRequest.model_json_schema()}}
+        }
+    },
+)
+async def decide(request: Request) -> Response:
+    """The widget's timer: after `check_in` seconds without events, ask what the rules say now.
+
+    Stores nothing and does not count as activity (idle time keeps growing)."""
     return await _answer(request)
 
 

@@ -177,7 +177,25 @@ class TrackResult(BaseModel):
     clamped: int = Field(description="events whose future timestamp was set to the server's time")
     visit_number: int
     returning: bool
+    actions: list[dict[str, Any]] = Field(
+        default_factory=list, description="what the widget should show now (docs/rules.md)"
+    )
+    check_in: float | None = Field(
+        default=None,
+        description="seconds after which to ask POST /api/v1/decide, if no event comes first",
+    )
+
+
+class DecideRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site_key: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    visitor_id: Key
+    visit_id: Key
+
+
+class DecideResult(BaseModel):
     actions: list[dict[str, Any]] = Field(default_factory=list)
+    check_in: float | None = None
 
 
 class EventRead(BaseModel):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, Protocol
 
 from prometheus_client import Counter
 from sqlalchemy import select
@@ -25,8 +28,23 @@ from kohtaamo.tracking.writer import StorageError
 log = logging.getLogger(__name__)
 EVENTS = Counter("kohtaamo_events_total", "Tracked events by outcome", ["outcome"])
 LIVE_FAILURES = Counter("kohtaamo_live_state_failures_total", "Live state updates that failed")
+DECISION_FAILURES = Counter("kohtaamo_rule_decision_failures_total", "Rule decisions that failed")
 for _outcome in ("accepted", "duplicate", "rejected"):
     EVENTS.labels(_outcome)
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the widget should do now, and when to ask again (seconds; None: only on events)."""
+
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    check_in: float | None = None
+
+
+class Decider(Protocol):
+    """The rule engine, as tracking sees it: injected by the app (rules sit above tracking)."""
+
+    async def decide(self, site: Site, state: State, *, now: float) -> Decision: ...
 
 
 @dataclass(slots=True)
@@ -37,6 +55,8 @@ class Tracker:
     ingestor: Ingestor
     live: LiveStore
     limiter: RateLimiter
+    decider: Decider | None = None
+    clock: Callable[[], float] = time.time  # epoch seconds; tests move it to drive timers
 
 
 def envelope(tracker: Tracker, payload: object) -> TrackBatch:
@@ -117,14 +137,42 @@ async def track(
         LIVE_FAILURES.inc()
         log.exception("live state update failed", extra={"visit": list(key)})
         state = {}
+    decision = await decide(tracker, site, state) if state else Decision()
     result = TrackResult(
         accepted=len(stored.accepted),
         duplicates=stored.duplicates,
         clamped=sum(1 for ev in new if ev.clamped),
         visit_number=stored.visit_number,
         returning=stored.visit_number > 1,
+        actions=decision.actions,
+        check_in=decision.check_in,
     )
     return result, state
+
+
+async def decide(tracker: Tracker, site: Site, state: State) -> Decision:
+    """Run the rules on a visit's state; a failing engine never fails the request."""
+    if tracker.decider is None:
+        return Decision()
+    try:
+        return await tracker.decider.decide(site, state, now=tracker.clock())
+    except Exception:
+        DECISION_FAILURES.inc()
+        log.exception("rule decision failed", extra={"workspace": site.workspace_id})
+        return Decision()
+
+
+async def check_back(tracker: Tracker, *, site: Site, visitor_key: str, visit_key: str) -> Decision:
+    """The widget's timer went off (`check_in`): decide again on the stored state, no event."""
+    try:
+        state = await tracker.live.get((site.workspace_id, visitor_key, visit_key))
+    except Exception:
+        LIVE_FAILURES.inc()
+        log.exception("live state read failed")
+        return Decision()
+    if not state:
+        return Decision()
+    return await decide(tracker, site, state)
 
 
 async def list_visitors(

@@ -1,0 +1,1 @@
+"""Contacts: the shop's customers as Kohtaamo knows them (order history facts for rules)."""

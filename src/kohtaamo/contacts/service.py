@@ -1,0 +1,103 @@
+"""Customer facts: read by the rule engine, kept up to date as orders arrive."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kohtaamo.contacts.models import Customer
+from kohtaamo.kit.clock import as_utc, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerFacts:
+    customer_id: str
+    orders: int
+    lifetime_value: int
+    currency: str
+    last_order_at: datetime | None
+
+
+def _facts(row: Customer) -> CustomerFacts:
+    last = as_utc(row.last_order_at) if row.last_order_at else None
+    return CustomerFacts(row.customer_id, row.orders, row.lifetime_value, row.currency, last)
+
+
+async def get_facts(
+    session: AsyncSession, *, workspace_id: int, customer_id: str
+) -> CustomerFacts | None:
+    stmt = select(Customer).where(
+        Customer.workspace_id == workspace_id, Customer.customer_id == customer_id
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    return _facts(row) if row else None
+
+
+async def record_order(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    customer_id: str,
+    total: int,
+    currency: str,
+    at: datetime,
+) -> CustomerFacts:
+    """Count one new order (or a refund with a negative total and `at` unchanged) for a customer.
+
+    The caller (commerce) makes orders idempotent by order id; this only adds up.
+    """
+    stmt = (
+        select(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.customer_id == customer_id)
+        .with_for_update()
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        row = Customer(
+            workspace_id=workspace_id,
+            customer_id=customer_id,
+            orders=0,
+            lifetime_value=0,
+            currency=currency,
+            updated_at=utcnow(),
+        )
+        session.add(row)
+    row.orders += 1
+    row.lifetime_value = max(row.lifetime_value + total, 0)
+    at = as_utc(at)
+    if row.first_order_at is None or at < as_utc(row.first_order_at):
+        row.first_order_at = at
+    if row.last_order_at is None or at > as_utc(row.last_order_at):
+        row.last_order_at = at
+    row.updated_at = utcnow()
+    await session.flush()
+    return _facts(row)
+
+
+class FactsCache:
+    """Per-worker cache of customer facts for the hot path; a few seconds stale at most."""
+
+    def __init__(self, maker: async_sessionmaker[AsyncSession], ttl: float = 30.0) -> None:
+        self._maker = maker
+        self._ttl = ttl
+        self._cache: dict[tuple[int, str], tuple[float, CustomerFacts | None]] = {}
+
+    async def get(self, workspace_id: int, customer_id: str) -> CustomerFacts | None:
+        key = (workspace_id, customer_id)
+        hit = self._cache.get(key)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        async with self._maker() as session:
+            facts = await get_facts(session, workspace_id=workspace_id, customer_id=customer_id)
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[key] = (now + self._ttl, facts)
+        return facts
+
+    def forget(self, workspace_id: int, customer_id: str) -> None:
+        self._cache.pop((workspace_id, customer_id), None)

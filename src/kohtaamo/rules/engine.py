@@ -1,0 +1,277 @@
+"""Live decisions: on every tracked event (and every widget check-back), which rule acts now?
+
+Order of checks for each matching rule, highest priority first (docs/rules.md, "Decisions"):
+cap per visit -> cap per visitor per N days -> active hours -> agents (nobody online, too few
+free slots, the default rule's back-off) -> arm (held out or fired, and the variant). A suppressed
+rule leaves the moment to the next one; a fired or held-out rule ends it, so the control arm is
+treated exactly like the treated arm and at most one rule acts per moment. Every decision is an
+exposure row; suppressions once per (rule, visit, reason), so a rule matching on every event
+does not flood the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kohtaamo.contacts.service import FactsCache
+from kohtaamo.kit.clock import as_utc
+from kohtaamo.realtime.presence import AgentLoad, Presence
+from kohtaamo.rules.book import Compiled, RuleBook, in_hours
+from kohtaamo.rules.context import Context, build
+from kohtaamo.rules.js import truthy
+from kohtaamo.rules.marks import Marks, VisitKey
+from kohtaamo.rules.models import Exposure, Outcome
+from kohtaamo.rules.timing import first_true, instants
+from kohtaamo.shops.directory import Site
+from kohtaamo.tracking.live import State
+from kohtaamo.tracking.service import Decision
+
+log = logging.getLogger(__name__)
+DECISIONS = Counter("kohtaamo_rule_decisions_total", "Rule decisions by outcome", ["outcome"])
+# Other workers' exposures reach this worker's per-visitor cap memory within this many seconds.
+LAST_EXPOSED_TTL = 30.0
+BUSY_RECHECK = 20.0  # seconds: a rule held back only by busy agents is asked again this soon
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    rule: Compiled
+    outcome: Outcome
+    reason: str | None = None
+
+
+class Engine:
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        *,
+        book: RuleBook,
+        marks: Marks,
+        presence: Presence,
+        facts: FactsCache,
+        default_max_load: float = 0.5,
+        presence_ttl: float = 1.0,
+    ) -> None:
+        self._maker = maker
+        self.book = book
+        self._marks = marks
+        self._presence = presence
+        self._facts = facts
+        self._default_max_load = default_max_load
+        self.presence_ttl = presence_ttl
+        self._loads: dict[int, tuple[float, AgentLoad]] = {}
+        # (rule, visitor) -> (expires, (when, visit) of the last exposure): the per-visitor cap.
+        self._last_exposed: dict[tuple[int, str], tuple[float, tuple[float, str] | None]] = {}
+
+    async def agents(self, workspace_id: int) -> AgentLoad:
+        hit = self._loads.get(workspace_id)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        load = await self._presence.snapshot(workspace_id)
+        self._loads[workspace_id] = (now + self.presence_ttl, load)
+        return load
+
+    async def context(self, site: Site, state: State, *, now: float) -> Context:
+        cid = state.get("customer_id")
+        facts = await self._facts.get(site.workspace_id, cid) if cid else None
+        agents = await self.agents(site.workspace_id)
+        return build(state, now=now, tz=site.timezone, agents=agents, customer=facts)
+
+    async def decide(self, site: Site, state: State, *, now: float) -> Decision:
+        rules = await self.book.rules(site.workspace_id)
+        if not rules:
+            return Decision()
+        ctx = await self.context(site, state, now=now)
+        visit: VisitKey = (site.workspace_id, state["visitor_id"], state["visit_id"])
+        matching = [r for r in rules if truthy(r.test(ctx))]
+        fired = await self._marks.fired(visit) if matching else {}
+        records: list[Exposure] = []
+        action: dict[str, Any] | None = None
+        busy = False
+        done: set[int] = set()  # rules that cannot act again in this visit, whatever the clock
+        for rule in matching:
+            verdict = await self._judge(rule, ctx, state, fired, now=now)
+            if verdict.outcome is Outcome.suppressed:
+                busy = busy or verdict.reason in ("agents_busy", "nobody_online")
+                if verdict.reason in ("cap_visit", "cap_days"):
+                    done.add(rule.id)
+                # A repeat of a per-visit cap is not a new decision; the rest are, once a visit.
+                if verdict.reason != "cap_visit" and await self._marks.once(
+                    visit, f"{rule.id}:{verdict.reason}"
+                ):
+                    records.append(self._exposure(site, state, verdict, ctx, now, None))
+                continue
+            if not await self._marks.claim(visit, rule.id, rule.cap_per_visit):
+                continue  # another worker fired it for this visit a moment ago
+            variant = (
+                rule.variant(state["visitor_id"]) if verdict.outcome is Outcome.fired else None
+            )
+            row = self._exposure(site, state, verdict, ctx, now, variant.key if variant else None)
+            records.append(row)
+            if verdict.outcome is Outcome.fired:
+                action = _action(rule, site, variant.messages if variant else None, ctx)
+                action["variant"] = variant.key if variant else None
+            fired[rule.id] = fired.get(rule.id, 0) + 1
+            self._last_exposed[(rule.id, state["visitor_id"])] = (
+                time.monotonic() + LAST_EXPOSED_TTL,
+                (now, state["visit_id"]),
+            )
+            break
+        if records and not await self._store(records):
+            return Decision()  # an unrecorded firing would skew the experiment: show nothing
+        for row in records:
+            DECISIONS.labels(row.outcome).inc()
+            if action is not None and row.outcome == Outcome.fired:
+                action["exposure_id"] = row.id
+        check_in = self._next_check(rules, ctx, state, fired, done, site=site, now=now)
+        if busy:
+            check_in = min(check_in or BUSY_RECHECK, BUSY_RECHECK)
+        return Decision(actions=[action] if action else [], check_in=check_in)
+
+    async def _judge(
+        self, rule: Compiled, ctx: Context, state: State, fired: dict[int, int], *, now: float
+    ) -> Verdict:
+        if fired.get(rule.id, 0) >= rule.cap_per_visit:
+            return Verdict(rule, Outcome.suppressed, "cap_visit")
+        if rule.cap_days and await self._recently_exposed(rule, state, now=now):
+            return Verdict(rule, Outcome.suppressed, "cap_days")
+        if not in_hours(rule.hours, ctx["now"]):
+            return Verdict(rule, Outcome.suppressed, "hours")
+        if rule.needs_agents:
+            agents = ctx["agents"]
+            offline = rule.action.get("offline", "leave_message")
+            if agents["online"] == 0:
+                if offline == "quiet":
+                    return Verdict(rule, Outcome.suppressed, "nobody_online")
+            elif agents["free_slots"] < rule.min_free_agents or (
+                rule.is_default
+                and (agents["free_slots"] < 1 or agents["load"] >= self._default_max_load)
+            ):
+                return Verdict(rule, Outcome.suppressed, "agents_busy")
+        if rule.held_out(state["visitor_id"]):
+            return Verdict(rule, Outcome.held_out)
+        return Verdict(rule, Outcome.fired)
+
+    async def _recently_exposed(self, rule: Compiled, state: State, *, now: float) -> bool:
+        """Exposed (fired or held out) in another visit of this visitor within `cap_days`."""
+        assert rule.cap_days
+        key = (rule.id, state["visitor_id"])
+        hit = self._last_exposed.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            async with self._maker() as session:
+                stmt = (
+                    select(Exposure.at, Exposure.visit_key)
+                    .where(
+                        Exposure.workspace_id == state["workspace_id"],
+                        Exposure.rule_id == rule.id,
+                        Exposure.visitor_key == state["visitor_id"],
+                        Exposure.outcome.in_((Outcome.fired, Outcome.held_out)),
+                    )
+                    .order_by(Exposure.at.desc())
+                    .limit(1)
+                )
+                row = (await session.execute(stmt)).one_or_none()
+            if len(self._last_exposed) > 100_000:
+                self._last_exposed.clear()
+            last = (as_utc(row[0]).timestamp(), row[1]) if row else None
+            hit = (time.monotonic() + LAST_EXPOSED_TTL, last)
+            self._last_exposed[key] = hit
+        last = hit[1]
+        if last is None or last[1] == state["visit_id"]:
+            return False
+        return now - last[0] < timedelta(days=rule.cap_days).total_seconds()
+
+    def _exposure(
+        self,
+        site: Site,
+        state: State,
+        verdict: Verdict,
+        ctx: Context,
+        now: float,
+        variant: str | None,
+    ) -> Exposure:
+        return Exposure(
+            workspace_id=site.workspace_id,
+            rule_id=verdict.rule.id,
+            visitor_key=state["visitor_id"],
+            visit_key=state["visit_id"],
+            customer_id=state.get("customer_id"),
+            at=datetime.fromtimestamp(now, UTC),
+            outcome=verdict.outcome.value,
+            variant=variant,
+            reason=verdict.reason,
+            context=None if verdict.outcome is Outcome.suppressed else ctx,
+        )
+
+    async def _store(self, rows: list[Exposure]) -> bool:
+        try:
+            async with self._maker() as session:
+                session.add_all(rows)
+                await session.commit()
+        except Exception:
+            log.exception("exposures could not be stored")
+            return False
+        return True
+
+    def _next_check(
+        self,
+        rules: list[Compiled],
+        ctx: Context,
+        state: State,
+        fired: dict[int, int],
+        done: set[int],
+        *,
+        site: Site,
+        now: float,
+    ) -> float | None:
+        best: float | None = None
+        for rule in rules:
+            if (
+                not (rule.clock.timed or rule.hours)
+                or rule.id in done
+                or fired.get(rule.id, 0) >= rule.cap_per_visit
+            ):
+                continue
+            ts = instants(rule.clock, state, now=now, tz=site.timezone, hours=rule.hours)
+            if best is not None:
+                ts = [t for t in ts if t < best]
+            if not ts:
+                continue
+
+            def holds(c: Context, _at: float, rule: Compiled = rule) -> bool:
+                return bool(truthy(rule.test(c))) and in_hours(rule.hours, c["now"])
+
+            at = first_true(ts, ctx, state, tz=site.timezone, holds=holds)
+            if at is not None and (best is None or at < best):
+                best = at
+        return None if best is None else round(best - now, 3)
+
+
+def _action(
+    rule: Compiled, site: Site, messages: dict[str, str] | None, ctx: Context
+) -> dict[str, Any]:
+    base = rule.action
+    msgs = messages or dict(base.get("messages") or {})
+    text = msgs.get(site.locale) or next(iter(msgs.values()), "")
+    out: dict[str, Any] = {
+        "type": base.get("type", "open_chat"),
+        "rule_id": rule.id,
+        "goal": rule.goal,
+        "message": text,
+        "messages": msgs,
+        "persona": base.get("persona"),
+    }
+    if out["type"] == "open_chat":
+        out["mode"] = "chat" if ctx["agents"]["online"] > 0 else "leave_message"
+    elif out["type"] == "suggest_product":
+        out["product_id"] = base.get("product_id")
+    return out

@@ -1,0 +1,5 @@
+"""Rule pages: placeholder replaced below."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
