@@ -100,3 +100,63 @@ async def test_login_throttle_is_shared_by_workers(database_url: str, redis_url:
             )
             codes.append(r.status_code)
         assert codes == [401, 401, 429]
+
+
+async def test_rule_arms_are_the_same_on_every_worker_and_after_a_restart(
+    database_url: str, redis_url: str
+) -> None:
+    from tests import rulekit as rk
+
+    arms: dict[str, str] = {}
+    async with workers(database_url, redis_url) as [(app1, c1), (app2, c2)]:
+        shop = await f.shop(app1, c1)
+        clocks = [rk.use_clock(app1), rk.use_clock(app2)]
+        await rk.agents(app1, shop, online=2)
+        rule = await rk.create(
+            c1, shop, condition={">": [{"var": "events.server_error"}, 0]}, holdout_share=0.5
+        )
+        for i in range(40):
+            # The visit's first event lands on one worker, the matching one on the other.
+            first, second = (c1, c2) if i % 2 else (c2, c1)
+            v = rk.Visitor(first, shop, clocks[0], visitor=f"w-{i}")
+            await v.page("/", "landing")
+            v.client = second
+            answer = await v.send("server_error", {"status": 500})
+            arms[v.visitor] = "fired" if answer["actions"] else "held_out"
+            # The same visit on the first worker: the per-visit cap is shared, nothing again.
+            v.client = first
+            assert (await v.send("server_error", {"status": 503}))["actions"] == []
+        assert 8 <= list(arms.values()).count("held_out") <= 32
+        ex = await rk.exposures(c1, shop, rule["id"])
+        assert sorted(e["visitor_id"] for e in ex) == sorted(arms)  # one decision per visit
+    # A restart: new processes, new caches; the arms come from the rule's stored seed.
+    async with workers(database_url, redis_url) as [(app3, c3), (_app4, _c4)]:
+        clock = rk.use_clock(app3)
+        for visitor, arm in arms.items():
+            v = rk.Visitor(c3, shop, clock, visitor=visitor)  # a new visit
+            answer = await v.send("server_error", {"status": 500})
+            assert ("fired" if answer["actions"] else "held_out") == arm, visitor
+
+
+async def test_two_workers_deciding_at_once_fire_a_rule_once_per_visit(
+    database_url: str, redis_url: str
+) -> None:
+    import asyncio
+
+    from tests import rulekit as rk
+
+    async with workers(database_url, redis_url) as [(app1, c1), (app2, c2)]:
+        shop = await f.shop(app1, c1)
+        clock = rk.use_clock(app1)
+        app2.state.tracker.clock = clock
+        await rk.agents(app1, shop, online=1)
+        rule = await rk.create(c1, shop, condition={">": [{"var": "events.server_error"}, 0]})
+        for i in range(10):
+            a = rk.Visitor(c1, shop, clock, visitor=f"race-{i}")
+            b = rk.Visitor(c2, shop, clock, visitor=a.visitor, visit=a.visit)
+            answers = await asyncio.gather(
+                a.send("server_error", {"status": 500}), b.send("server_error", {"status": 502})
+            )
+            assert sum(len(x["actions"]) for x in answers) == 1, answers
+        ex = await rk.exposures(c1, shop, rule["id"])
+        assert len(ex) == 10
