@@ -237,11 +237,15 @@ async def test_other_workspaces_pages_are_404(app: FastAPI, client: httpx.AsyncC
         "timezone": "Europe/Helsinki",
         "locale": "en",
         "currency": "USD",
+        "condition": "true",
+        "message_fi": "Kaapattu",
+        "context": "{}",
     }
     params = {
         "ws_id": b.id,
         "key_id": before["keys"][0]["id"],
         "inv_id": before["invitations"][0]["id"],
+        "rule_id": before["rules"][0]["id"],
     }
     keys_a = await client.get(f"/api/v1/workspaces/{a.id}/api-keys", headers=a.owner.headers)
     r = await client.post(
@@ -249,7 +253,17 @@ async def test_other_workspaces_pages_are_404(app: FastAPI, client: httpx.AsyncC
         json={"email": "dana@example.fi"},
         headers=a.owner.headers,
     )
-    own_params = {"ws_id": a.id, "key_id": keys_a.json()[0]["id"], "inv_id": r.json()["id"]}
+    rule_a = await client.post(
+        f"/api/v1/workspaces/{a.id}/rules",
+        json={"name": "A's rule", "condition": True, "action": {"messages": {"fi": "Hei"}}},
+        headers=a.owner.headers,
+    )
+    own_params = {
+        "ws_id": a.id,
+        "key_id": keys_a.json()[0]["id"],
+        "inv_id": r.json()["id"],
+        "rule_id": rule_a.json()["id"],
+    }
     probed = 0
     for method, path, _route in _page_routes(app):
         url = _fill(path, params)

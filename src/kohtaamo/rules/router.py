@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -120,7 +119,7 @@ async def evaluate(request: Request, db: DB, workspace_id: int, body: TryRequest
     ws = await db.get(Workspace, workspace_id)
     assert ws is not None
     site = site_of(ws)
-    now = time.time()
+    now = request.app.state.tracker.clock()
     state: dict[str, Any] | None = None
     if body.context is not None:
         ctx = body.context
