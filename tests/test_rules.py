@@ -628,3 +628,21 @@ async def test_decide_checks_the_site_key_and_origin(
     r = await client.post("/api/v1/decide", json=body, headers={"Origin": f.ORIGIN})
     assert r.status_code == 200
     assert r.json() == {"actions": [], "check_in": None}
+
+
+async def test_demo_workspace_gets_every_template_once(app: FastAPI) -> None:
+    from sqlalchemy import select
+
+    from kohtaamo import demo
+    from kohtaamo.db.engine import transaction
+    from kohtaamo.rules.catalog import TEMPLATES
+    from kohtaamo.rules.models import Rule
+
+    for _ in range(2):  # `kohtaamo demo` runs again and again
+        async with transaction(app.state.sessionmaker) as s:
+            info = await demo.seed(s, app.state.settings)
+    async with transaction(app.state.sessionmaker) as s:
+        rows = (
+            await s.execute(select(Rule).where(Rule.workspace_id == info.workspace_id))
+        ).scalars()
+        assert sorted(r.template or "" for r in rows) == sorted(t.slug for t in TEMPLATES)

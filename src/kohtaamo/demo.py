@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kohtaamo.auth import service as auth
 from kohtaamo.auth.models import Role
 from kohtaamo.config import Settings
+from kohtaamo.rules import service as rules
 from kohtaamo.shops import service as shops
 from kohtaamo.shops.models import Workspace
 from kohtaamo.shops.schemas import WorkspaceCreate
@@ -47,4 +48,6 @@ async def seed(session: AsyncSession, settings: Settings) -> DemoInfo:
             )
         if await auth.role_in(session, user_id=user.id, workspace_id=ws.id) is None:
             await auth.add_member(session, workspace_id=ws.id, user=user, role=Role(role))
+    # Every ready template: the ten problem moments and the sales stages (skips installed ones).
+    await rules.install_templates(session, workspace_id=ws.id, slugs=None, locale=ws.locale)
     return DemoInfo(ws.id, ws.site_key, [(e, p, r) for e, p, r, _, _ in LOGINS])
