@@ -33,7 +33,7 @@ class Clock:
 def use_clock(app: FastAPI) -> Clock:
     clock = Clock()
     app.state.tracker.clock = clock
-    app.state.engine.presence_ttl = 0.0  # tests change the team and look at once
+    app.state.rules.presence_ttl = 0.0  # tests change the team and look at once
     return clock
 
 

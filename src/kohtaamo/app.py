@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ingestor.start()
         book = RuleBook(maker, ttl=settings.rules_cache_seconds)
         bus.subscribe(RulesChanged, book.on_changed)
-        engine_ = Engine(
+        rules_engine = Engine(
             maker,
             book=book,
             marks=marks,
@@ -102,9 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter = limiter
         app.state.directory = directory
         app.state.presence = presence
-        app.state.engine = engine_
+        app.state.rules = rules_engine
         app.state.tracker = Tracker(
-            settings=settings, ingestor=ingestor, live=live, limiter=limiter, decider=engine_
+            settings=settings, ingestor=ingestor, live=live, limiter=limiter, decider=rules_engine
         )
         try:
             yield

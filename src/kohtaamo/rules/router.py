@@ -125,7 +125,7 @@ async def evaluate(request: Request, db: DB, workspace_id: int, body: TryRequest
         ctx = body.context
     else:
         state = await _live_state(request, db, workspace_id, body)
-        engine: Engine = request.app.state.engine
+        engine: Engine = request.app.state.rules
         ctx = await engine.context(site, state, now=now)
     result, steps = trace(condition, ctx)
     check_in = None
