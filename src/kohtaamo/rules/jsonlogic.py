@@ -1,7 +1,8 @@
 """JsonLogic (jsonlogic.com), with JavaScript's coercions, as an interpreter and a compiler.
 
-`apply(logic, data)` evaluates a rule once. `compile(logic)` turns it into a tree of closures
-once, so a rule evaluated on every tracked event costs a few Python calls, not a walk of JSON.
+`apply(logic, data)` evaluates a rule once (through a tree of closures built for the call).
+`compile(logic)` generates Python source for the rule once (kohtaamo.rules.codegen): one function,
+so a rule evaluated on every tracked event costs one Python call and a few dict look-ups.
 `check(logic)` refuses unknown operators and malformed rules with the path to the problem.
 Both follow the reference implementation (json-logic-js): `==` is JavaScript's loose equality,
 `+` and `*` use parseFloat, empty arrays are falsy, `var` reads dotted paths.
@@ -207,11 +208,14 @@ def known(op: str) -> bool:
 
 
 def apply(logic: Any, data: Any = None) -> Any:
-    return compile(logic)(data)
+    return _compile(logic, "")(data)
 
 
 def compile(logic: Any) -> Fn:
-    return _compile(logic, "")
+    """A reusable function of `data`: generated Python source, with the closures as fallback."""
+    from kohtaamo.rules.codegen import compile_rule  # codegen imports this module
+
+    return compile_rule(logic)
 
 
 def _const(value: Any) -> Fn:
