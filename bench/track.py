@@ -9,6 +9,8 @@ wrk (`--latency`):
 
   bare    GET /healthz: an endpoint that does nothing, the ceiling for this server and client
   single  POST /api/v1/track with one event per request
+  rules   the same, to a second workspace with --rules (50) enabled opening rules: every event
+          runs the live decision (context, all rules, exposures, the next timer)
   batch   POST /api/v1/track with 50 events per request (a mix of page_view, cart_add, form_error)
 
 /track answers only after its events are committed, and after each track run the script proves
@@ -16,8 +18,8 @@ it: the rows added to `events` must equal the events the 2xx answers accepted, g
 requests still in flight when wrk stopped (at most connections x batch size, reported). Any
 non-2xx answer, socket error or duplicate fails the run.
 
-Targets (the issue): single-event requests/s >= 50 % of the bare endpoint's; >= 20,000 events/s
-in batches of 50. The results, with the machine and the exact command, go to docs/benchmarks.md
+Targets (the issues): single-event requests/s >= 50 % of the bare endpoint's; >= 20,000 events/s
+in batches of 50; with 50 rules, >= 80 % of the single-event requests/s without rules. The results, with the machine and the exact command, go to docs/benchmarks.md
 (the section between the bench/track.py markers is replaced; the rest of the file is kept).
 
 Each run also records the CPU used by the server, wrk, PostgreSQL and everything else (the machine
@@ -65,7 +67,8 @@ END = "<!-- bench/track.py: end -->"
 PG_HOST, PG_USER, PG_DB = "127.0.0.1", "postgres", "kohtaamo_bench"
 TARGET_RATIO = 0.50
 TARGET_EVENTS = 20_000
-SCENARIOS = ("bare", "single", "batch")
+TARGET_RULES = 0.80  # single-event req/s with the workspace's rules vs without
+SCENARIOS = ("bare", "single", "rules", "batch")
 PROFILE_RATE = 250  # py-spy samples a second
 NOISY = 20.0  # % of a core used by other processes during a run that marks it as disturbed
 rows_version: dict[str, str] = {}  # database name -> its version, filled in by the runs
@@ -268,14 +271,14 @@ class Database:
     workdir: Path
     sqlite_path: Path | None = None
 
-    def count_events(self) -> int:
+    def count_events(self, table: str = "events") -> int:
         if self.sqlite_path is not None:
             conn = sqlite3.connect(self.sqlite_path, timeout=30)
             try:
-                return int(conn.execute("select count(*) from events").fetchone()[0])
+                return int(conn.execute(f"select count(*) from {table}").fetchone()[0])
             finally:
                 conn.close()
-        return int(psql("select count(*) from events", db=PG_DB))
+        return int(psql(f"select count(*) from {table}", db=PG_DB))
 
     def commits(self) -> int | None:
         """Transactions committed in the bench database so far (PostgreSQL's statistics)."""
@@ -326,14 +329,15 @@ class Server:
             sys.exit(f"kohtaamo {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
         return out.stdout
 
-    def prepare(self) -> str:
-        """Migrate and create the workspace; returns its site key."""
+    def prepare(self, name: str = "Bench") -> tuple[int, str]:
+        """Migrate and create a workspace; returns its id and site key."""
         self.run_cli("migrate")
-        out = self.run_cli("create-workspace", "--name", "Bench")
+        out = self.run_cli("create-workspace", "--name", name)
         m = re.search(r"site key:\s*(ks_\S+)", out)
-        if not m:
-            sys.exit(f"no site key in create-workspace output:\n{out}")
-        return m.group(1)
+        n = re.search(r"workspace id:\s*(\d+)", out)
+        if not m or not n:
+            sys.exit(f"no workspace id or site key in create-workspace output:\n{out}")
+        return int(n.group(1)), m.group(1)
 
     def start(self) -> None:
         logf = self.log_path.open("wb")
@@ -602,6 +606,7 @@ class Row:
     in_flight_extra: int | None = None  # rows committed beyond the answers wrk counted
     rss_kib: int | None = None
     commits: int | None = None  # PostgreSQL transactions during the run (group commits)
+    exposures: int = 0  # rule decisions stored during the run (the rules scenario)
     all_rps: list[float] = field(default_factory=list)  # every repeat's req/s, best reported
     problems: list[str] = field(default_factory=list)
 
@@ -637,20 +642,25 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
         env["KOHTAAMO_REDIS_URL"] = args.redis
     server = Server(db, env, kohtaamo_cli())
     log(f"{name}: fresh database {db.url}")
-    site_key = server.prepare()
+    _, site_key = server.prepare()
+    rules_ws, rules_site_key = server.prepare("Bench with rules")
+    seed_rules(db.url, rules_ws, args.rules)
+    RULES_SEEDED[name] = args.rules
+    log(f"{name}: workspace {rules_ws} has {args.rules} enabled rules")
     server.start()
     log(f"{name}: server pid {server.pid} ready on {server.base}")
     rows: list[Row] = []
     try:
         threads = max(1, min(args.threads, args.connections))
         urls = {"bare": server.base + "/healthz", "track": server.base + "/api/v1/track"}
-        batches = {"bare": 0, "single": 1, "batch": args.batch}
+        batches = {"bare": 0, "single": 1, "rules": 1, "batch": args.batch}
 
         def lua_args(scenario: str) -> list[str]:
             if scenario == "bare":
                 return []
             run_id = secrets.token_hex(4)
-            return [run_id, site_key, str(batches[scenario]), str(args.visitors)]
+            key = rules_site_key if scenario == "rules" else site_key
+            return [run_id, key, str(batches[scenario]), str(args.visitors)]
 
         def url(scenario: str) -> str:
             return urls["bare"] if scenario == "bare" else urls["track"]
@@ -673,6 +683,7 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
             if args.quiet_wait > 0:
                 wait_quiet(args.quiet_wait)
             before = settle_count(db) if sc != "bare" else None
+            exposures_before = db.count_events("exposures") if sc == "rules" else 0
             commits_before = db.commits() if sc != "bare" else None
             prof: subprocess.Popen[bytes] | None = None
             profile_seconds = max(1, round(args.duration) - 1)
@@ -735,6 +746,8 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
                         f"events table grew by {row.rows_added}, answers accepted {accepted}: "
                         f"difference {row.in_flight_extra} outside 0..{slack}"
                     )
+            if sc == "rules":
+                row.exposures = db.count_events("exposures") - exposures_before
             row.rss_kib = rss_kib(server.pid)
             if prof is not None and raw_path is not None:
                 prof.wait(timeout=60)
@@ -744,6 +757,7 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
             log(
                 f"{name} {sc}: {w.rps:,.0f} req/s, p50 {w.p50_ms:.2f} ms, p99 {w.p99_ms:.2f} ms"
                 + (f", {row.events_per_s:,.0f} events/s" if sc != "bare" else "")
+                + (f", {row.exposures:,} exposures stored" if sc == "rules" else "")
                 + (f"; CPU % {cpu_text(w.cpu)}" if w.cpu else "")
                 + (f"; PROBLEMS: {'; '.join(row.problems)}" if row.problems else "")
             )
@@ -766,6 +780,18 @@ def bench_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path)
     return rows
 
 
+# --------------------------------------------------------------------------- rules
+
+RULES_SEEDED: dict[str, int] = {}
+
+
+def seed_rules(url: str, workspace_id: int, n: int) -> None:
+    sys.path.insert(0, str(BENCH))
+    from decide import seed_rules as seed  # the same 50 rules bench/decide.py times
+
+    seed(url, workspace_id, n)
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -781,6 +807,18 @@ def verdicts(rows: list[Row]) -> list[tuple[str, str, str, bool]]:
         by_db[r.database][r.scenario] = r
     for db, sc in by_db.items():
         bare, single, batch = sc.get("bare"), sc.get("single"), sc.get("batch")
+        ruled = sc.get("rules")
+        if single and ruled:
+            ratio = ruled.wrk.rps / single.wrk.rps if single.wrk.rps else 0.0
+            out.append(
+                (
+                    db,
+                    f"single-event req/s with {RULES_SEEDED.get(db, '?')} rules >= "
+                    f"{TARGET_RULES:.0%} of without",
+                    f"{ratio:.1%} ({ruled.wrk.rps:,.0f} / {single.wrk.rps:,.0f})",
+                    ratio >= TARGET_RULES and not ruled.problems and not single.problems,
+                )
+            )
         if bare and single:
             ratio = single.wrk.rps / bare.wrk.rps if bare.wrk.rps else 0.0
             out.append(
@@ -829,6 +867,7 @@ def results_table(rows: list[Row]) -> str:
         name = {
             "bare": "bare `GET /healthz`",
             "single": "`POST /track`, 1 event",
+            "rules": f"`POST /track`, 1 event, {RULES_SEEDED.get(r.database, '?')} rules",
             "batch": f"`POST /track`, {r.batch} events",
         }[r.scenario]
         ratio = "" if r.scenario == "bare" else f"{r.wrk.rps / bare_rps[r.database]:.1%}"
@@ -979,6 +1018,7 @@ def main() -> int:
     p.add_argument("--databases", default="sqlite,postgres")
     p.add_argument("--batch", type=int, default=50, help="events per request in the batch run")
     p.add_argument("--visitors", type=int, default=1000, help="distinct visitor ids")
+    p.add_argument("--rules", type=int, default=50, help="enabled rules in the 'rules' workspace")
     p.add_argument("--redis", default=None, help="KOHTAAMO_REDIS_URL for the server (default none)")
     p.add_argument(
         "--quiet-wait",

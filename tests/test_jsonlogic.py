@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from kohtaamo.rules import codegen, jsonlogic
+from kohtaamo.rules.js import truthy
 from kohtaamo.rules.jsonlogic import RuleError
 
 SUITE = json.loads((Path(__file__).parent / "data/jsonlogic/tests.json").read_text())
@@ -366,3 +367,64 @@ def test_random_rules_compile_as_they_apply() -> None:
     rng = random.Random(20261123)
     for _ in range(3000):
         _agree(_random_rule(rng, rng.randint(1, 5)), DATA)
+
+
+def test_value_among_constant_strings_matches_apply() -> None:
+    rule = {"in": [{"var": "x"}, ["cart", "checkout", "1"]]}
+    fn = jsonlogic.compile(rule)
+    for x in ("cart", "checkout", "kassa", 1, "1", None, ["cart"], True, 1.0):
+        assert fn({"x": x}) == jsonlogic.apply(rule, {"x": x}), x
+    assert fn({"x": "cart"}) is True
+    assert fn({"x": 1}) is False  # strict equality: the number 1 is not the string "1"
+
+
+def test_missing_count_compares_as_zero_like_javascript() -> None:
+    for op, k in ((">", 0), (">=", 0), ("<", 1), ("<=", -1), (">", -1)):
+        for left in (True, False):
+            args = [k, {"var": "n.m"}] if left else [{"var": "n.m"}, k]
+            rule = {op: args}
+            for data in ({}, {"n": {}}, {"n": {"m": None}}, {"n": {"m": 2}}, {"n": {"m": "3"}}):
+                assert jsonlogic.compile(rule)(data) == jsonlogic.apply(rule, data), (rule, data)
+
+
+def _truthy_outcome(rule: Any, data: Any) -> bool | str:
+    try:
+        return bool(truthy(jsonlogic.apply(rule, data)))
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def test_a_rule_set_function_agrees_with_each_rule_and_its_gates() -> None:
+    """codegen.compile_set (shared lookups for a workspace's rules) == every rule on its own."""
+    rng = random.Random(7)
+    datas = [d for d in DATA if isinstance(d, dict)]
+    datas += [c[1] for c in CASES if isinstance(c[1], dict)]
+    datas += [{"page": {"type": "cart"}, "events": {"payment_failures": {"invoice": 1}}}]
+    datas += [{"page": ["cart"], "events": "x", "a": {"b": None}}]
+    candidates = [_random_rule(rng, rng.randint(1, 4)) for _ in range(1500)]
+    candidates += [c[0] for c in CASES]
+    candidates += [
+        {"==": [{"var": "page.type"}, "cart"]},
+        {">": [{"var": "events.payment_failures.invoice"}, 0]},
+        {"in": [{"var": "page.type"}, ["cart", "checkout"]]},
+        {"var": ["a.b", 1]},
+        {"var": "a.b"},
+    ]
+    # Saved rules that raise would fail the decision either way; compare on the ones that don't.
+    rules = [r for r in candidates if all(type(_truthy_outcome(r, d)) is bool for d in datas)]
+    assert len(rules) > 500
+    gates = [rng.choice([None, True, rng.choice(rules)]) for _ in rules]
+    fn = codegen.compile_set(rules, gates)
+    assert fn is not None
+    for data in datas:
+        got = fn(data)
+        assert got is not None
+        truth = [_truthy_outcome(r, data) is True for r in rules]
+        assert got[0] == [i for i, t in enumerate(truth) if t], data
+        want_wait = [
+            i
+            for i, g in enumerate(gates)
+            if not truth[i] and g is not None and (g is True or _truthy_outcome(g, data) is True)
+        ]
+        assert got[1] == want_wait, data
+    assert fn([1, 2]) is None  # not a dict: the caller runs each rule's own function

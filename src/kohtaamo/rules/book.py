@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kohtaamo.bus import Event
-from kohtaamo.rules import extensions, jsonlogic
+from kohtaamo.kit.clock import as_utc
+from kohtaamo.rules import codegen, extensions, jsonlogic
+from kohtaamo.rules.js import truthy
 from kohtaamo.rules.models import Rule
 from kohtaamo.rules.timing import ClockUse, analyse
 
@@ -52,6 +54,11 @@ class Compiled:
     is_default: bool
     seed: str
     clock: ClockUse
+    condition: Any
+    # The clock-free conjuncts of an `and` rule: while one is false, time alone cannot make
+    # the rule true, so no timer is worked out for it (most rules on most events).
+    gate: Callable[[Any], Any] | None = None
+    gate_logic: Any = None
 
     @property
     def needs_agents(self) -> bool:
@@ -110,7 +117,64 @@ def compile_rule(rule: Rule) -> Compiled:
         is_default=rule.is_default,
         seed=rule.seed,
         clock=analyse(rule.condition),
+        condition=rule.condition,
+        gate=jsonlogic.compile(g) if (g := _gate(rule.condition)) is not None else None,
+        gate_logic=g,
     )
+
+
+def _gate(condition: Any) -> Any:
+    if not (isinstance(condition, dict) and len(condition) == 1 and "and" in condition):
+        return None
+    parts = condition["and"]
+    if not isinstance(parts, list):
+        return None
+    free = [p for p in parts if not analyse(p).timed]
+    if not free or len(free) == len(parts):
+        return None
+    return {"and": free}
+
+
+# ctx -> (rules true now, in order; rules false now that time alone could make true)
+Matcher = Callable[[Any], tuple[list[Compiled], list[Compiled]]]
+
+
+def waits(rule: Compiled) -> bool:
+    return rule.clock.timed or rule.hours is not None
+
+
+def _matcher(rules: list[Compiled]) -> Matcher:
+    gates = [
+        (r.gate_logic if r.gate_logic is not None else True) if waits(r) else None for r in rules
+    ]
+    one = codegen.compile_set([r.condition for r in rules], gates) if rules else None
+
+    def each(ctx: Any) -> tuple[list[Compiled], list[Compiled]]:
+        true, wait = [], []
+        for r in rules:
+            if _true(r.test(ctx)):
+                true.append(r)
+            elif waits(r) and (r.gate is None or _true(r.gate(ctx))):
+                wait.append(r)
+        return true, wait
+
+    if one is None:
+        return each
+
+    def together(ctx: Any) -> tuple[list[Compiled], list[Compiled]]:
+        hits = one(ctx)
+        if hits is None:
+            return each(ctx)
+        return [rules[i] for i in hits[0]], [rules[i] for i in hits[1]]
+
+    return together
+
+
+def _true(value: Any) -> bool:
+    # Most conditions end in a comparison: a bool, decided without a call.
+    if value is True or value is False:
+        return value
+    return truthy(value)
 
 
 def ordered(rules: list[Compiled]) -> list[Compiled]:
@@ -122,21 +186,47 @@ class RuleBook:
     def __init__(self, maker: async_sessionmaker[AsyncSession], *, ttl: float = 5.0) -> None:
         self._maker = maker
         self._ttl = ttl
-        self._cache: dict[int, tuple[float, list[Compiled]]] = {}
+        # workspace -> (fresh until, version, rules); the version is (count, last edit).
+        self._cache: dict[int, tuple[float, tuple[int, float], list[Compiled]]] = {}
+        # rules -> one generated function telling which of them are true (shared lookups).
+        self._sets: dict[int, tuple[list[Compiled], Matcher]] = {}
 
     async def rules(self, workspace_id: int) -> list[Compiled]:
         hit = self._cache.get(workspace_id)
         now = time.monotonic()
         if hit and hit[0] > now:
-            return hit[1]
+            return hit[2]
         async with self._maker() as session:
-            stmt = select(Rule).where(Rule.workspace_id == workspace_id, Rule.enabled.is_(True))
-            rows = list((await session.execute(stmt)).scalars())
-        compiled = ordered([compile_rule(r) for r in rows])
+            # One small aggregate tells whether anything changed; the rules (and compiling
+            # them, the costly part) are loaded only when it did.
+            count, last = (
+                await session.execute(
+                    select(func.count(), func.max(Rule.updated_at)).where(
+                        Rule.workspace_id == workspace_id
+                    )
+                )
+            ).one()
+            version = (int(count), as_utc(last).timestamp() if last else 0.0)
+            if hit and hit[1] == version:
+                compiled = hit[2]
+            else:
+                stmt = select(Rule).where(Rule.workspace_id == workspace_id, Rule.enabled.is_(True))
+                rows = list((await session.execute(stmt)).scalars())
+                compiled = ordered([compile_rule(r) for r in rows])
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[workspace_id] = (now + self._ttl, compiled)
+        self._cache[workspace_id] = (now + self._ttl, version, compiled)
         return compiled
+
+    def matcher(self, rules: list[Compiled]) -> Matcher:
+        """`matcher(ctx)` -> (the rules true now, the rules a timer may wait for)."""
+        key = id(rules)
+        hit = self._sets.get(key)
+        if hit is None or hit[0] is not rules:
+            if len(self._sets) > 10_000:
+                self._sets.clear()
+            hit = self._sets[key] = (rules, _matcher(rules))
+        return hit[1]
 
     async def on_changed(self, event: RulesChanged) -> None:
         self._cache.pop(event.workspace_id, None)

@@ -114,6 +114,9 @@ class Generator:
         self.strings: dict[str, str] = {}
         self.ops: dict[str, str] = {}
         self.dict_data = False  # the function being generated assumes `type(d) is dict`
+        # Rule sets only: static paths read once at the top of the function, shared by rules.
+        self.hoisted: dict[str, str] | None = None
+        self.hoist_lines: list[str] = []
 
     def fresh(self, prefix: str) -> str:
         self.count += 1
@@ -149,6 +152,7 @@ class Generator:
     def function(self, node: Any, path: str, truth: bool, slow: jl.Fn | None = None) -> str:
         """A `def` of `d` returning the node's value (or its truthiness); returns its name."""
         outer, self.dict_data = self.dict_data, False
+        hoisted, self.hoisted = self.hoisted, None  # an inner function's `d` is an item
         body = self.truth(node, path, 0) if truth else self.value(node, path, 0).src
         name = self.fresh("_f")
         lines = [f"def {name}(d):"]
@@ -159,6 +163,7 @@ class Generator:
         lines.append(f"    return {body}")
         self.defs.append("\n".join(lines))
         self.dict_data = outer
+        self.hoisted = hoisted
         return name
 
     # ------------------------------------------------------------ values
@@ -214,6 +219,9 @@ class Generator:
         if key.const == "":
             return Expr("d")
         parts = js_str(key.const).split(".")
+        if self.hoisted is not None and default.const is None:
+            self.dict_data = True
+            return Expr(self.hoist(parts))
         last = self.bind(parts[-1])
         tail = "" if default.const is None else f", {default.src}"
         self.dict_data = True
@@ -227,6 +235,25 @@ class Generator:
         slow = f"_get(d, {self.bind(key.const)}, {default.src})"
         return Expr(f"({holder}.get({last}{tail}) if {' and '.join(tests)} else {slow})")
 
+    def hoist(self, parts: list[str]) -> str:
+        """A local holding the value at a static path (None when missing), read once per call;
+        each prefix is a local too, so `page.type` and `page.path` share `d.get("page")`."""
+        assert self.hoisted is not None
+        path = ".".join(parts)
+        name = self.hoisted.get(path)
+        if name is not None:
+            return name
+        last = self.bind(parts[-1])
+        if len(parts) == 1:
+            src = f"d.get({last})"
+        else:
+            parent = self.hoist(parts[:-1])
+            # Not a dict (a list, a string, missing): the generic getter, same semantics.
+            src = f"({parent}.get({last}) if type({parent}) is dict else _get(d, {self.bind(path)}, None))"
+        name = self.hoisted[path] = self.fresh("_v")
+        self.hoist_lines.append(f"{name} = {src}")
+        return name
+
     def special(self, op: str, exprs: list[Expr]) -> str | None:
         """Fast paths for comparisons with a constant, `!`, `!!` and `in`; None: generic call."""
         if op in ("!", "!!"):
@@ -235,6 +262,18 @@ class Generator:
             test = self.test(exprs[0])
             return f"(not {test})" if op == "!" else test
         if op == "in":
+            # A folded constant list is bound in the namespace under its Expr's name.
+            hay = self.ns.get(exprs[1].src) if len(exprs) == 2 else None
+            if (
+                not exprs[0].is_const
+                and type(hay) is list
+                and hay
+                and all(type(x) is str for x in hay)
+            ):
+                # A value among constant strings: strict equality, so only a str can be in it.
+                names = self.bind_new(frozenset(hay), "_s")
+                t = self.fresh("_t")
+                return f"(type({t} := {exprs[0].src}) is str and {t} in {names})"
             if len(exprs) != 2 or not _string(exprs[0]) or exprs[1].is_const:
                 return None
             s, t = exprs[0].src, self.fresh("_t")
@@ -265,6 +304,14 @@ class Generator:
             return f"({assign} is {'' if op == '===' else 'not '}{const.src})"
         if _number(const):  # booleans compare as 1 and 0, except for === and !==
             kinds = "_STRICT_NUMERIC" if op in ("===", "!==") else "_NUMERIC"
+            if op in ("<", "<=", ">", ">="):
+                # JavaScript compares null as 0: a missing count is a plain constant answer.
+                x, y = (const.const, 0) if left else (0, const.const)
+                on_null = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+                return (
+                    f"({native} if type({assign}) in {kinds} else "
+                    f"{on_null} if {t} is None else {generic}({pair}))"
+                )
             return f"({native} if type({assign}) in {kinds} else {generic}({pair}))"
         if not _string(const):
             return None
@@ -371,6 +418,54 @@ def generate(logic: Any, slow: jl.Fn | None = None) -> tuple[str, str, dict[str,
     gen = Generator()
     name = gen.function(logic, "", truth=False, slow=slow)
     return "\n\n".join(gen.defs) + "\n", name, gen.ns
+
+
+def generate_set(
+    conditions: list[Any], gates: list[Any] | None = None
+) -> tuple[str, str, dict[str, Any]]:
+    """One function for a whole rule set: (indexes of the true conditions, indexes of the false
+    ones whose gate is open). A gate of None means "not asked"; True means always open.
+
+    Every static path (`page.type`, `events.form_error`, ...) is read once at the top and shared
+    by all rules: reading is free of side effects, so reading ahead of a short circuit is safe.
+    """
+    gen = Generator()
+    gen.hoisted = {}
+    gates = gates or [None] * len(conditions)
+    tests = [gen.truth(c, f"[{i}]", 0) for i, c in enumerate(conditions)]
+    opens = [
+        None if g is None else "True" if g is True else gen.truth(g, f"gate[{i}]", 0)
+        for i, g in enumerate(gates)
+    ]
+    name = gen.fresh("_set")
+    lines = [f"def {name}(d):", "    if type(d) is not dict:", "        return None"]
+    lines += [f"    {line}" for line in gen.hoist_lines]
+    lines += ["    out = []", "    wait = []"]
+    for i, (test, gate) in enumerate(zip(tests, opens, strict=True)):
+        lines += [f"    if {test}:", f"        out.append({i})"]
+        if gate is not None:
+            lines += [f"    elif {gate}:", f"        wait.append({i})"]
+    lines.append("    return out, wait")
+    gen.defs.append("\n".join(lines))
+    return "\n\n".join(gen.defs) + "\n", name, gen.ns
+
+
+SetFn = Callable[[Any], tuple[list[int], list[int]] | None]
+
+
+def compile_set(conditions: list[Any], gates: list[Any] | None = None) -> SetFn | None:
+    """The rule set as one function (None for data that is not a dict), or None when it cannot
+    be generated: the caller then runs each rule's own function, with the same results."""
+    try:
+        source, name, ns = generate_set(conditions, gates)
+        if len(source) > MAX_SOURCE * 4:
+            return None
+        exec(builtins.compile(source, FILENAME, "exec"), ns)  # noqa: S102 - our own source
+    except (jl.RuleError, RecursionError, MemoryError, SyntaxError) as err:
+        log.warning("rule set left to per-rule functions: %r", err)
+        return None
+    fn: SetFn = ns[name]
+    return fn
 
 
 def compile_rule(logic: Any) -> jl.Fn:

@@ -8,6 +8,7 @@ context, so a decision can be replayed and a timer can ask "what will this look 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ Context = dict[str, Any]
 # Fields that grow with the clock alone, between events: what timers look at (see timing.py).
 CLOCK_FIELDS = ("page.seconds_on_page", "page.idle_seconds", "visit.seconds")
 _ZONES: dict[str, ZoneInfo] = {}
+_WALLS: dict[tuple[int, str], dict[str, Any]] = {}
 
 
 def zone(name: str) -> ZoneInfo:
@@ -122,17 +124,44 @@ def build(
     }
 
 
-def advance(ctx: Context, state: State, *, at: float, tz: str) -> Context:
-    """The context at time `at` if no event comes first: only the clock fields move."""
-    page = ctx["page"] | {
-        "seconds_on_page": _secs(at, (state.get("page") or {}).get("entered_at")),
-        "idle_seconds": _secs(at, state.get("last_activity_at")),
-    }
-    visit = ctx["visit"] | {"seconds": _secs(at, state.get("started_at"))}
-    return ctx | {"page": page, "visit": visit, "now": _wall(at, tz)}
+class Future:
+    """One reusable copy of a context whose clock fields are moved in place: the timers try
+    many instants per event, and a fresh context for each would cost more than the rules."""
+
+    __slots__ = ("_anchors", "_page", "_tz", "_visit", "ctx")
+
+    def __init__(self, ctx: Context, state: State, tz: str) -> None:
+        self._page = dict(ctx["page"])
+        self._visit = dict(ctx["visit"])
+        self.ctx = ctx | {"page": self._page, "visit": self._visit}
+        self._tz = tz
+        self._anchors = (
+            (state.get("page") or {}).get("entered_at"),
+            state.get("last_activity_at"),
+            state.get("started_at"),
+        )
+
+    def at(self, at: float) -> Context:
+        entered, last, started = self._anchors
+        self._page["seconds_on_page"] = _secs(at, entered)
+        self._page["idle_seconds"] = _secs(at, last)
+        self._visit["seconds"] = _secs(at, started)
+        self.ctx["now"] = _wall(at, self._tz)
+        return self.ctx
 
 
 def _wall(at: float, tz: str) -> dict[str, Any]:
+    # Every zone's offset is whole minutes, so one minute of UTC is one minute of local time.
+    key = (int(at // 60), tz)
+    hit = _WALLS.get(key)
+    if hit is None:
+        if len(_WALLS) > 4096:
+            _WALLS.clear()
+        hit = _WALLS[key] = _local(at, tz)
+    return hit
+
+
+def _local(at: float, tz: str) -> dict[str, Any]:
     local = datetime.fromtimestamp(at, UTC).astimezone(zone(tz))
     return {
         "hour": local.hour,
@@ -143,6 +172,7 @@ def _wall(at: float, tz: str) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4096)
 def _host(url: str | None) -> str | None:
     if not url:
         return None

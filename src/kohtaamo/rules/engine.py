@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,8 @@ from kohtaamo.contacts.service import FactsCache
 from kohtaamo.kit.clock import as_utc
 from kohtaamo.realtime.presence import AgentLoad, Presence
 from kohtaamo.rules.book import Compiled, RuleBook, in_hours
-from kohtaamo.rules.context import Context, build
+from kohtaamo.rules.context import Context, Future, build
+from kohtaamo.rules.exposures import ExposureLog
 from kohtaamo.rules.js import truthy
 from kohtaamo.rules.marks import Marks, VisitKey
 from kohtaamo.rules.models import Exposure, Outcome
@@ -61,6 +63,7 @@ class Engine:
         presence_ttl: float = 1.0,
     ) -> None:
         self._maker = maker
+        self._log = ExposureLog(maker)
         self.book = book
         self._marks = marks
         self._presence = presence
@@ -68,8 +71,17 @@ class Engine:
         self._default_max_load = default_max_load
         self.presence_ttl = presence_ttl
         self._loads: dict[int, tuple[float, AgentLoad]] = {}
-        # (rule, visitor) -> (expires, (when, visit) of the last exposure): the per-visitor cap.
-        self._last_exposed: dict[tuple[int, str], tuple[float, tuple[float, str] | None]] = {}
+        self._seen: OrderedDict[VisitKey, dict[int, int]] = OrderedDict()  # per-visit fired counts
+        # (workspace, visitor) -> (expires, {rule: (when, visit)}): the per-visitor cap's memory.
+        self._last_exposed: dict[tuple[int, str], tuple[float, dict[int, tuple[float, str]]]] = {}
+
+    def _remember(self, visit: VisitKey, fired: dict[int, int]) -> None:
+        if not fired:
+            return
+        self._seen[visit] = dict(fired)
+        self._seen.move_to_end(visit)
+        while len(self._seen) > 100_000:
+            self._seen.popitem(last=False)
 
     async def agents(self, workspace_id: int) -> AgentLoad:
         hit = self._loads.get(workspace_id)
@@ -92,18 +104,25 @@ class Engine:
             return Decision()
         ctx = await self.context(site, state, now=now)
         visit: VisitKey = (site.workspace_id, state["visitor_id"], state["visit_id"])
-        matching = [r for r in rules if truthy(r.test(ctx))]
-        fired = await self._marks.fired(visit) if matching else {}
-        records: list[Exposure] = []
+        matching, waiting = self.book.matcher(rules)(ctx)
+        if matching:
+            fired = await self._marks.fired(visit)
+        else:
+            # Only for timers: this worker's last view is enough (a stale one costs one check).
+            fired = dict(self._seen.get(visit, {}))
+        records: list[dict[str, Any]] = []
         action: dict[str, Any] | None = None
         busy = False
         done: set[int] = set()  # rules that cannot act again in this visit, whatever the clock
+        closed: set[int] = set()  # true now but outside their active hours
         for rule in matching:
             verdict = await self._judge(rule, ctx, state, fired, now=now)
             if verdict.outcome is Outcome.suppressed:
                 busy = busy or verdict.reason in ("agents_busy", "nobody_online")
                 if verdict.reason in ("cap_visit", "cap_days"):
                     done.add(rule.id)
+                elif verdict.reason == "hours":
+                    closed.add(rule.id)
                 # A repeat of a per-visit cap is not a new decision; the rest are, once a visit.
                 if verdict.reason != "cap_visit" and await self._marks.once(
                     visit, f"{rule.id}:{verdict.reason}"
@@ -121,18 +140,29 @@ class Engine:
                 action = _action(rule, site, variant.messages if variant else None, ctx)
                 action["variant"] = variant.key if variant else None
             fired[rule.id] = fired.get(rule.id, 0) + 1
-            self._last_exposed[(rule.id, state["visitor_id"])] = (
-                time.monotonic() + LAST_EXPOSED_TTL,
-                (now, state["visit_id"]),
-            )
+            self._remember(visit, fired)
+            known = self._last_exposed.get((site.workspace_id, state["visitor_id"]))
+            if known is not None:
+                known[1][rule.id] = (now, state["visit_id"])
             break
-        if records and not await self._store(records):
-            return Decision()  # an unrecorded firing would skew the experiment: show nothing
-        for row in records:
-            DECISIONS.labels(row.outcome).inc()
-            if action is not None and row.outcome == Outcome.fired:
-                action["exposure_id"] = row.id
-        check_in = self._next_check(rules, ctx, state, fired, done, site=site, now=now)
+        if records:
+            try:
+                ids = await self._log.write(records)
+            except Exception:
+                log.exception("exposures could not be stored")
+                return Decision()  # an unrecorded firing would skew the experiment: show nothing
+            for row, row_id in zip(records, ids, strict=True):
+                DECISIONS.labels(row["outcome"]).inc()
+                if action is not None and row["outcome"] == Outcome.fired:
+                    action["exposure_id"] = row_id
+        if matching:
+            self._remember(visit, fired)
+        # A rule true now has had its decision (or lost the moment: it gets its chance at the
+        # next event); only rules false now, or waiting for their hours, need a timer.
+        done.update(r.id for r in matching if r.id not in closed)
+        if closed:
+            waiting = waiting + [r for r in matching if r.id in closed]
+        check_in = self._next_check(waiting, ctx, state, fired, done, site=site, now=now)
         if busy:
             check_in = min(check_in or BUSY_RECHECK, BUSY_RECHECK)
         return Decision(actions=[action] if action else [], check_in=check_in)
@@ -164,31 +194,35 @@ class Engine:
     async def _recently_exposed(self, rule: Compiled, state: State, *, now: float) -> bool:
         """Exposed (fired or held out) in another visit of this visitor within `cap_days`."""
         assert rule.cap_days
-        key = (rule.id, state["visitor_id"])
-        hit = self._last_exposed.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            async with self._maker() as session:
-                stmt = (
-                    select(Exposure.at, Exposure.visit_key)
-                    .where(
-                        Exposure.workspace_id == state["workspace_id"],
-                        Exposure.rule_id == rule.id,
-                        Exposure.visitor_key == state["visitor_id"],
-                        Exposure.outcome.in_((Outcome.fired, Outcome.held_out)),
-                    )
-                    .order_by(Exposure.at.desc())
-                    .limit(1)
-                )
-                row = (await session.execute(stmt)).one_or_none()
-            if len(self._last_exposed) > 100_000:
-                self._last_exposed.clear()
-            last = (as_utc(row[0]).timestamp(), row[1]) if row else None
-            hit = (time.monotonic() + LAST_EXPOSED_TTL, last)
-            self._last_exposed[key] = hit
-        last = hit[1]
+        if state.get("number", 1) <= 1 and not state.get("customer_id"):
+            return False  # a first visit has no other visits to have been exposed in
+        last = (await self._history(state)).get(rule.id)
         if last is None or last[1] == state["visit_id"]:
             return False
         return now - last[0] < timedelta(days=rule.cap_days).total_seconds()
+
+    async def _history(self, state: State) -> dict[int, tuple[float, str]]:
+        """rule -> (when, visit) of this visitor's last exposure to it: one query per visitor."""
+        key = (state["workspace_id"], state["visitor_id"])
+        hit = self._last_exposed.get(key)
+        if hit is not None and hit[0] >= time.monotonic():
+            return hit[1]
+        async with self._maker() as session:
+            stmt = select(Exposure.rule_id, Exposure.at, Exposure.visit_key).where(
+                Exposure.workspace_id == state["workspace_id"],
+                Exposure.visitor_key == state["visitor_id"],
+                Exposure.outcome.in_((Outcome.fired, Outcome.held_out)),
+            )
+            rows = (await session.execute(stmt)).all()
+        history: dict[int, tuple[float, str]] = {}
+        for rule_id, at, visit in rows:
+            stamp = as_utc(at).timestamp()
+            if rule_id not in history or stamp > history[rule_id][0]:
+                history[rule_id] = (stamp, visit)
+        if len(self._last_exposed) > 100_000:
+            self._last_exposed.clear()
+        self._last_exposed[key] = (time.monotonic() + LAST_EXPOSED_TTL, history)
+        return history
 
     def _exposure(
         self,
@@ -198,29 +232,19 @@ class Engine:
         ctx: Context,
         now: float,
         variant: str | None,
-    ) -> Exposure:
-        return Exposure(
-            workspace_id=site.workspace_id,
-            rule_id=verdict.rule.id,
-            visitor_key=state["visitor_id"],
-            visit_key=state["visit_id"],
-            customer_id=state.get("customer_id"),
-            at=datetime.fromtimestamp(now, UTC),
-            outcome=verdict.outcome.value,
-            variant=variant,
-            reason=verdict.reason,
-            context=None if verdict.outcome is Outcome.suppressed else ctx,
-        )
-
-    async def _store(self, rows: list[Exposure]) -> bool:
-        try:
-            async with self._maker() as session:
-                session.add_all(rows)
-                await session.commit()
-        except Exception:
-            log.exception("exposures could not be stored")
-            return False
-        return True
+    ) -> dict[str, Any]:
+        return {
+            "workspace_id": site.workspace_id,
+            "rule_id": verdict.rule.id,
+            "visitor_key": state["visitor_id"],
+            "visit_key": state["visit_id"],
+            "customer_id": state.get("customer_id"),
+            "at": datetime.fromtimestamp(now, UTC),
+            "outcome": verdict.outcome.value,
+            "variant": variant,
+            "reason": verdict.reason,
+            "context": None if verdict.outcome is Outcome.suppressed else ctx,
+        }
 
     def _next_check(
         self,
@@ -234,14 +258,14 @@ class Engine:
         now: float,
     ) -> float | None:
         best: float | None = None
+        future: Future | None = None
         for rule in rules:
-            if (
-                not (rule.clock.timed or rule.hours)
-                or rule.id in done
-                or fired.get(rule.id, 0) >= rule.cap_per_visit
-            ):
+            if rule.id in done or fired.get(rule.id, 0) >= rule.cap_per_visit:
                 continue
-            ts = instants(rule.clock, state, now=now, tz=site.timezone, hours=rule.hours)
+            closed = rule.hours if not in_hours(rule.hours, ctx["now"]) else None
+            if not rule.clock.timed and closed is None:
+                continue
+            ts = instants(rule.clock, state, now=now, tz=site.timezone, hours=closed)
             if best is not None:
                 ts = [t for t in ts if t < best]
             if not ts:
@@ -250,10 +274,18 @@ class Engine:
             def holds(c: Context, _at: float, rule: Compiled = rule) -> bool:
                 return bool(truthy(rule.test(c))) and in_hours(rule.hours, c["now"])
 
-            at = first_true(ts, ctx, state, tz=site.timezone, holds=holds)
+            future = future or Future(ctx, state, site.timezone)
+            at = first_true(ts, future, holds=holds)
             if at is not None and (best is None or at < best):
                 best = at
         return None if best is None else round(best - now, 3)
+
+
+def _true(value: Any) -> bool:
+    # Most conditions end in a comparison: a bool, decided without a call.
+    if value is True or value is False:
+        return value
+    return truthy(value)
 
 
 def _action(

@@ -71,7 +71,7 @@ class Exposure(Base):
 
     __tablename__ = "exposures"
     __table_args__ = (
-        Index("ix_exposures_rule_visitor", "workspace_id", "rule_id", "visitor_key", "at"),
+        Index("ix_exposures_visitor", "workspace_id", "visitor_key", "at"),
         Index("ix_exposures_workspace_at", "workspace_id", "at"),
         CheckConstraint("outcome IN ('fired', 'held_out', 'suppressed')", name="outcome"),
     )

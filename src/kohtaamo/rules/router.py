@@ -10,6 +10,7 @@ from kohtaamo.auth.dependencies import AdminAccess, MemberAccess
 from kohtaamo.kit.errors import Invalid, NotFound
 from kohtaamo.rules import jsonlogic, service
 from kohtaamo.rules.catalog import TEMPLATES
+from kohtaamo.rules.context import Future
 from kohtaamo.rules.engine import Engine
 from kohtaamo.rules.js import truthy
 from kohtaamo.rules.schemas import (
@@ -132,7 +133,8 @@ async def evaluate(request: Request, db: DB, workspace_id: int, body: TryRequest
     if state is not None and not truthy(result):
         test = jsonlogic.compile(condition)
         ts = instants(analyse(condition), state, now=now, tz=site.timezone)
-        at = first_true(ts, ctx, state, tz=site.timezone, holds=lambda c, _t: bool(truthy(test(c))))
+        future = Future(ctx, state, site.timezone)
+        at = first_true(ts, future, holds=lambda c, _t: bool(truthy(test(c))))
         check_in = None if at is None else round(at - now, 3)
     return TryResult(
         result=result,

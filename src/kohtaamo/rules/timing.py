@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kohtaamo.rules.context import CLOCK_FIELDS, Context, advance, zone
+from kohtaamo.rules.context import CLOCK_FIELDS, Context, Future, zone
 from kohtaamo.tracking.live import State
 
 COMPARISONS = frozenset({">", ">=", "<", "<=", "==", "===", "!=", "!=="})
@@ -46,9 +46,7 @@ class ClockUse:
     wall: frozenset[str] = frozenset()
     opaque: frozenset[str] = frozenset()
 
-    @property
-    def timed(self) -> bool:
-        return bool(self.thresholds or self.wall or self.opaque)
+    timed: bool = False  # set by analyse(): the rule reads the clock at all
 
 
 def _var_name(node: Any) -> str | None:
@@ -98,11 +96,16 @@ def analyse(logic: Any) -> ClockUse:
 
     walk(logic)
     return ClockUse(
-        {k: frozenset(v) for k, v in thresholds.items()}, frozenset(wall), frozenset(opaque)
+        {k: frozenset(v) for k, v in thresholds.items()},
+        frozenset(wall),
+        frozenset(opaque),
+        bool(thresholds or wall or opaque),
     )
 
 
 def _wall_instants(fields: frozenset[str], now: float, end: float, tz: str) -> Iterator[float]:
+    if not fields:
+        return
     local = datetime.fromtimestamp(now, UTC).astimezone(zone(tz))
     if fields & {"minute", "time"}:
         t = math.floor(now / 60) * 60 + 60
@@ -154,21 +157,20 @@ def instants(
             out.add(t)
             t += 1
     out.update(t for t in _wall_instants(use.wall, now, end, tz) if now < t <= end)
-    out.update(t for t in hours_open_instants(hours, now, tz) if now < t <= end)
+    if hours:  # the caller passes hours only while they are closed
+        out.update(t for t in hours_open_instants(hours, now, tz) if now < t <= end)
     return sorted(out)
 
 
 def first_true(
     ts: list[float],
-    ctx: Context,
-    state: State,
+    future: Future,
     *,
-    tz: str,
     holds: Callable[[Context, float], bool],
 ) -> float | None:
     """The first instant at which `holds(context at t, t)` is true, if any."""
     for t in ts:
         at = t + SLACK
-        if holds(advance(ctx, state, at=at, tz=tz), at):
+        if holds(future.at(at), at):
             return at
     return None

@@ -134,8 +134,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("exposures", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_exposures_rule_visitor",
-            ["workspace_id", "rule_id", "visitor_key", "at"],
+            "ix_exposures_visitor",
+            ["workspace_id", "visitor_key", "at"],
             unique=False,
         )
         batch_op.create_index("ix_exposures_workspace_at", ["workspace_id", "at"], unique=False)
@@ -144,7 +144,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("exposures", schema=None) as batch_op:
         batch_op.drop_index("ix_exposures_workspace_at")
-        batch_op.drop_index("ix_exposures_rule_visitor")
+        batch_op.drop_index("ix_exposures_visitor")
 
     op.drop_table("exposures")
     with op.batch_alter_table("rules", schema=None) as batch_op:
