@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -81,9 +82,15 @@ async def record_order(
 class FactsCache:
     """Per-worker cache of customer facts for the hot path; a few seconds stale at most."""
 
-    def __init__(self, maker: async_sessionmaker[AsyncSession], ttl: float = 30.0) -> None:
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        ttl: float = 30.0,
+        load: Callable[[int, str], Awaitable[CustomerFacts | None]] | None = None,
+    ) -> None:
         self._maker = maker
         self._ttl = ttl
+        self._load = load or self._query
         self._cache: dict[tuple[int, str], tuple[float, CustomerFacts | None]] = {}
 
     async def get(self, workspace_id: int, customer_id: str) -> CustomerFacts | None:
@@ -92,12 +99,15 @@ class FactsCache:
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        async with self._maker() as session:
-            facts = await get_facts(session, workspace_id=workspace_id, customer_id=customer_id)
+        facts = await self._load(workspace_id, customer_id)
         if len(self._cache) > 50_000:
             self._cache.clear()
         self._cache[key] = (now + self._ttl, facts)
         return facts
+
+    async def _query(self, workspace_id: int, customer_id: str) -> CustomerFacts | None:
+        async with self._maker() as session:
+            return await get_facts(session, workspace_id=workspace_id, customer_id=customer_id)
 
     def forget(self, workspace_id: int, customer_id: str) -> None:
         self._cache.pop((workspace_id, customer_id), None)

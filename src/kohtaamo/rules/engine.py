@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kohtaamo.contacts.service import FactsCache
+from kohtaamo.contacts.service import CustomerFacts, FactsCache
 from kohtaamo.kit.clock import as_utc
 from kohtaamo.realtime.presence import AgentLoad, Presence
 from kohtaamo.rules.book import Compiled, RuleBook, in_hours
@@ -35,12 +36,17 @@ from kohtaamo.rules.timing import first_true, instants
 from kohtaamo.shops.directory import Site
 from kohtaamo.tracking.live import State
 from kohtaamo.tracking.service import Decision
+from kohtaamo.tracking.writer import SqliteWriter
 
 log = logging.getLogger(__name__)
 DECISIONS = Counter("kohtaamo_rule_decisions_total", "Rule decisions by outcome", ["outcome"])
 # Other workers' exposures reach this worker's per-visitor cap memory within this many seconds.
 LAST_EXPOSED_TTL = 30.0
-BUSY_RECHECK = 20.0  # seconds: a rule held back only by busy agents is asked again this soon
+BUSY_RECHECK = 20.0
+_SQ_EXPOSED = (
+    "SELECT rule_id, at, visit_key FROM exposures WHERE workspace_id = ? AND visitor_key = ?"
+    " AND outcome IN ('fired', 'held_out')"
+)  # seconds: a rule held back only by busy agents is asked again this soon
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +67,11 @@ class Engine:
         facts: FactsCache,
         default_max_load: float = 0.5,
         presence_ttl: float = 1.0,
+        sqlite: SqliteWriter | None = None,
     ) -> None:
         self._maker = maker
-        self._log = ExposureLog(maker)
+        self._log = ExposureLog(maker, sqlite=sqlite)
+        self._sqlite = sqlite
         self.book = book
         self._marks = marks
         self._presence = presence
@@ -207,22 +215,31 @@ class Engine:
         hit = self._last_exposed.get(key)
         if hit is not None and hit[0] >= time.monotonic():
             return hit[1]
-        async with self._maker() as session:
-            stmt = select(Exposure.rule_id, Exposure.at, Exposure.visit_key).where(
-                Exposure.workspace_id == state["workspace_id"],
-                Exposure.visitor_key == state["visitor_id"],
-                Exposure.outcome.in_((Outcome.fired, Outcome.held_out)),
-            )
-            rows = (await session.execute(stmt)).all()
+        rows = await self._exposed(state["workspace_id"], state["visitor_id"])
         history: dict[int, tuple[float, str]] = {}
         for rule_id, at, visit in rows:
-            stamp = as_utc(at).timestamp()
+            stamp = as_utc(
+                at if isinstance(at, datetime) else datetime.fromisoformat(at)
+            ).timestamp()
             if rule_id not in history or stamp > history[rule_id][0]:
                 history[rule_id] = (stamp, visit)
         if len(self._last_exposed) > 100_000:
             self._last_exposed.clear()
         self._last_exposed[key] = (time.monotonic() + LAST_EXPOSED_TTL, history)
         return history
+
+    async def _exposed(self, workspace_id: int, visitor: str) -> list[Any]:
+        if self._sqlite is not None:  # the writer's thread: no SQLAlchemy cost, no lock waits
+            return await self._sqlite.execute(
+                lambda conn: conn.execute(_SQ_EXPOSED, (workspace_id, visitor)).fetchall()
+            )
+        async with self._maker() as session:
+            stmt = select(Exposure.rule_id, Exposure.at, Exposure.visit_key).where(
+                Exposure.workspace_id == workspace_id,
+                Exposure.visitor_key == visitor,
+                Exposure.outcome.in_((Outcome.fired, Outcome.held_out)),
+            )
+            return list((await session.execute(stmt)).all())
 
     def _exposure(
         self,
@@ -279,6 +296,27 @@ class Engine:
             if at is not None and (best is None or at < best):
                 best = at
         return None if best is None else round(best - now, 3)
+
+
+_SQ_FACTS = (
+    "SELECT customer_id, orders, lifetime_value, currency, last_order_at FROM customers"
+    " WHERE workspace_id = ? AND customer_id = ?"
+)
+
+
+def sqlite_facts(writer: SqliteWriter) -> Callable[[int, str], Awaitable[CustomerFacts | None]]:
+    """Customer facts read on the SQLite writer's thread (FactsCache's loader on SQLite)."""
+
+    async def load(workspace_id: int, customer_id: str) -> CustomerFacts | None:
+        row = await writer.execute(
+            lambda conn: conn.execute(_SQ_FACTS, (workspace_id, customer_id)).fetchone()
+        )
+        if row is None:
+            return None
+        last = as_utc(datetime.fromisoformat(row[4])) if row[4] else None
+        return CustomerFacts(row[0], row[1], row[2], row[3], last)
+
+    return load
 
 
 def _true(value: Any) -> bool:

@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+T = TypeVar("T")
 VisitKey = tuple[int, str, str]
 EventKey = tuple[int, str]  # (workspace_id, event id as 32 hex digits)
 
@@ -171,7 +173,7 @@ _SQ_EVENTS_TAIL = (
 _SQ_CHUNK = 1000  # rows per multi-row statement, far below SQLite's 32,766 variables
 
 
-def _sqlite_time(value: datetime) -> str:
+def sqlite_time(value: datetime) -> str:
     # The text SQLAlchemy's SQLite DateTime writes and parses: naive UTC with microseconds.
     # isoformat is C code (strftime was a tenth of the batch time); it drops ".000000" itself.
     if value.utcoffset():
@@ -214,15 +216,20 @@ class SqliteWriter:
         await asyncio.get_running_loop().run_in_executor(self._pool, _check)
 
     async def write(self, rows: GroupRows) -> Written:
+        return await self.execute(lambda _conn: self._write(rows))
+
+    async def execute(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job(connection)` on the writer's thread: other hot-path writes (the rule
+        engine's exposures) share the one SQLite writer instead of queueing for its lock."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, self._write, rows)
+            return await loop.run_in_executor(self._pool, lambda: job(self._conn()))
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite: {type(exc).__name__}: {exc}") from exc
 
     def _write(self, rows: GroupRows) -> Written:
         conn = self._conn()
-        t = _sqlite_time
+        t = sqlite_time
         conn.execute("BEGIN IMMEDIATE")  # take the write lock first: no stale reads to upgrade
         try:
             conn.executemany(
