@@ -357,6 +357,40 @@ async def test_returning_customer_templates_read_order_history(
     assert (await stranger.page("/ukk", "faq"))["check_in"] is None
 
 
+async def test_returning_customer_on_the_faq_alone(
+    app: FastAPI, client: httpx.AsyncClient, clock: rk.Clock
+) -> None:
+    from datetime import UTC, datetime
+
+    from kohtaamo.contacts.service import record_order
+    from kohtaamo.db.engine import transaction
+
+    shop = await f.shop(app, client)
+    await rk.agents(app, shop, online=1)
+    rules = await rk.install(client, shop, "returning-customer-faq")
+    async with transaction(app.state.sessionmaker) as s:
+        await record_order(
+            s,
+            workspace_id=shop.id,
+            customer_id="asiakas-9",
+            total=4900,
+            currency="EUR",
+            at=datetime(2026, 9, 1, tzinfo=UTC),
+        )
+    v = rk.Visitor(client, shop, clock)
+    await v.send("identify", {"customer_id": "asiakas-9"})
+    answer = await v.page("/tuote/x", "product")
+    assert answer["check_in"] is None  # not on the FAQ: no timer at all
+    answer = await v.page("/ukk", "faq")
+    assert 20 <= answer["check_in"] <= 21
+    clock.advance(19)
+    assert (await v.check())["actions"] == []
+    clock.advance(2)
+    answer = await v.check()
+    assert rk.fired(answer) == [rules["returning-customer-faq"]["id"]]
+    assert answer["actions"][0]["goal"] == "satisfaction"
+
+
 # ------------------------------------------------------------------ priority and caps
 
 
