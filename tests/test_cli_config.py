@@ -334,3 +334,10 @@ def test_short_password_from_the_environment_is_refused(tmp_path: Path) -> None:
         KOHTAAMO_NEW_USER_PASSWORD=PASSWORD,
     )
     assert r.returncode == 0, r.stderr  # the failed attempt left nothing behind
+
+
+def test_serve_refuses_several_workers_without_redis(empty_db: str) -> None:
+    r = _cli(empty_db, "serve", "--port", "0", "--workers", "2")
+    assert r.returncode != 0
+    assert "KOHTAAMO_REDIS_URL" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -160,3 +160,26 @@ async def test_two_workers_deciding_at_once_fire_a_rule_once_per_visit(
             assert sum(len(x["actions"]) for x in answers) == 1, answers
         ex = await rk.exposures(c1, shop, rule["id"])
         assert len(ex) == 10
+
+
+async def test_a_rule_edited_on_one_worker_is_seen_by_the_other(
+    database_url: str, redis_url: str
+) -> None:
+    from tests import rulekit as rk
+
+    # Cache time 0: every decision asks whether the rules changed (by revision, not by clock).
+    async with workers(database_url, redis_url, rules_cache_seconds=0) as [(app1, c1), (app2, c2)]:
+        shop = await f.shop(app1, c1)
+        clock = rk.use_clock(app2)
+        await rk.agents(app1, shop, online=1)
+        rule = await rk.create(c1, shop, condition={">": [{"var": "events.server_error"}, 0]})
+        v = rk.Visitor(c2, shop, clock)
+        assert rk.fired(await v.send("server_error", {"status": 500})) == [rule["id"]]
+        r = await c1.patch(
+            f"/api/v1/workspaces/{shop.id}/rules/{rule['id']}",
+            json={"enabled": False},
+            headers=shop.owner.headers,
+        )
+        assert r.status_code == 200
+        w = rk.Visitor(c2, shop, clock)
+        assert (await w.send("server_error", {"status": 500}))["actions"] == []

@@ -150,3 +150,58 @@ async def test_agent_sees_rules_but_cannot_save(app: FastAPI, client: httpx.Asyn
         data={"csrf_token": csrf, "name": "x", "condition": "true", "message_fi": "x"},
     )
     assert r.status_code == 403
+
+
+async def test_form_keeps_every_variant_and_the_persona_title(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    shop, csrf = await _owner_session(app, client)
+    rule = await rk.create(
+        client,
+        shop,
+        condition=True,
+        action={
+            "messages": {"fi": "Hei"},
+            "persona": {"name": "Anna", "title": "Myyjä"},
+        },
+        variants=[{"key": k, "weight": 1, "messages": {"fi": k}} for k in "ABCDE"],
+    )
+    page = await client.get(f"/workspaces/{shop.id}/rules/{rule['id']}")
+    assert 'value="Myyjä"' in page.text
+    assert page.text.count('name="variant_') == 6 * 4  # five filled rows and an empty one
+    # Saved back unchanged, as a person pressing Save would.
+    fields = dict(re.findall(r'<input name="([^"]+)" value="([^"]*)"', page.text))
+    form = {k: v for k, v in fields.items() if v}
+    form |= {
+        "csrf_token": csrf,
+        "condition": "true",
+        "message_fi": "Hei",
+        "enabled": "on",
+        "days": ["1", "2", "3", "4", "5", "6", "7"],
+    }
+    r = await client.post(f"/workspaces/{shop.id}/rules/{rule['id']}", data=form)
+    assert r.status_code == 303, r.text
+    saved = (
+        await client.get(
+            f"/api/v1/workspaces/{shop.id}/rules/{rule['id']}", headers=shop.owner.headers
+        )
+    ).json()
+    assert [v["key"] for v in saved["variants"]] == list("ABCDE")
+    assert saved["action"]["persona"] == {"name": "Anna", "title": "Myyjä", "automatic": False}
+
+
+async def test_odd_form_input_is_a_4xx_not_a_crash(app: FastAPI, client: httpx.AsyncClient) -> None:
+    shop, csrf = await _owner_session(app, client)
+    base = {"csrf_token": csrf, "name": "x", "message_fi": "x", "enabled": "on"}
+    r = await client.post(
+        f"/workspaces/{shop.id}/rules/new", data={**base, "condition": "[" * 100_000}
+    )
+    assert r.status_code == 422
+    r = await client.post(
+        f"/workspaces/{shop.id}/rules/new", data={**base, "condition": "true", "days": "²"}
+    )
+    assert r.status_code in (303, 422)
+    r = await client.post(
+        f"/workspaces/{shop.id}/rules/try", data={"csrf_token": csrf, "condition": "[" * 100_000}
+    )
+    assert r.status_code == 422

@@ -589,7 +589,17 @@ async def test_default_rule_backs_off_first_as_agents_fill_up(
     await rk.agents(app, shop, online=0)  # nobody online
     x = await visitor_after_150_s()
     assert (await x.check())["actions"] == []  # the default rule stays quiet
-    answer = await x.send("server_error", {"status": 500})
+    # A rule that needs a free agent is not worth showing with nobody there...
+    assert (await x.send("server_error", {"status": 500}))["actions"] == []
+    r = await client.patch(
+        f"/api/v1/workspaces/{shop.id}/rules/{error_id}",
+        json={"min_free_agents": 0},
+        headers=shop.owner.headers,
+    )
+    assert r.status_code == 200
+    # ...one that does not offers "leave a message" (its `offline` setting).
+    y = await visitor_after_150_s()
+    answer = await y.send("server_error", {"status": 500})
     assert rk.fired(answer) == [error_id]
     assert answer["actions"][0]["mode"] == "leave_message"
     reasons = {e["reason"] for e in await rk.exposures(client, shop, default_id)}

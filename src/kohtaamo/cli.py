@@ -68,6 +68,12 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the web app and API."""
 
     settings = _settings()
+    if workers > 1 and not settings.redis_url:
+        # Live visit state, rule caps and agent presence live in each process without Redis:
+        # several workers would each see part of a visit and could fire a rule twice.
+        raise click.ClickException(
+            "KOHTAAMO_REDIS_URL: --workers above 1 needs Redis, which the workers share"
+        )
     if settings.is_sqlite and workers > 1:
         click.echo(
             "note: several workers on SQLite share one writer; use PostgreSQL in production",

@@ -47,9 +47,9 @@ async def record_order(
     currency: str,
     at: datetime,
 ) -> CustomerFacts:
-    """Count one new order (or a refund with a negative total and `at` unchanged) for a customer.
-
-    The caller (commerce) makes orders idempotent by order id; this only adds up.
+    """Count one new order for a customer; a refund is a negative total, which lowers the
+    lifetime value without counting as an order. The caller (commerce) makes orders idempotent
+    by order id; this only adds up.
     """
     stmt = (
         select(Customer)
@@ -67,13 +67,14 @@ async def record_order(
             updated_at=utcnow(),
         )
         session.add(row)
-    row.orders += 1
     row.lifetime_value = max(row.lifetime_value + total, 0)
-    at = as_utc(at)
-    if row.first_order_at is None or at < as_utc(row.first_order_at):
-        row.first_order_at = at
-    if row.last_order_at is None or at > as_utc(row.last_order_at):
-        row.last_order_at = at
+    if total >= 0:
+        row.orders += 1
+        at = as_utc(at)
+        if row.first_order_at is None or at < as_utc(row.first_order_at):
+            row.first_order_at = at
+        if row.last_order_at is None or at > as_utc(row.last_order_at):
+            row.last_order_at = at
     row.updated_at = utcnow()
     await session.flush()
     return _facts(row)

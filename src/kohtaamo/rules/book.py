@@ -6,23 +6,26 @@ other workers pick it up within `ttl` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kohtaamo.bus import Event
-from kohtaamo.kit.clock import as_utc
 from kohtaamo.rules import codegen, extensions, jsonlogic
 from kohtaamo.rules.js import truthy
 from kohtaamo.rules.models import Rule
 from kohtaamo.rules.timing import ClockUse, analyse
 
 extensions.register()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,24 +153,41 @@ def _matcher(rules: list[Compiled]) -> Matcher:
     one = codegen.compile_set([r.condition for r in rules], gates) if rules else None
 
     def each(ctx: Any) -> tuple[list[Compiled], list[Compiled]]:
+        # One rule at a time, each on its own: a rule that fails never silences the others.
         true, wait = [], []
         for r in rules:
-            if _true(r.test(ctx)):
-                true.append(r)
-            elif waits(r) and (r.gate is None or _true(r.gate(ctx))):
-                wait.append(r)
+            try:
+                if _true(r.test(ctx)):
+                    true.append(r)
+                elif waits(r) and (r.gate is None or _true(r.gate(ctx))):
+                    wait.append(r)
+            except Exception as exc:
+                _failed(r, exc)
         return true, wait
 
     if one is None:
         return each
 
     def together(ctx: Any) -> tuple[list[Compiled], list[Compiled]]:
-        hits = one(ctx)
+        try:
+            hits = one(ctx)
+        except Exception:
+            hits = None  # some rule fails on this context: find which, one by one
         if hits is None:
             return each(ctx)
         return [rules[i] for i in hits[0]], [rules[i] for i in hits[1]]
 
     return together
+
+
+RULE_ERRORS = Counter(
+    "kohtaamo_rule_errors_total", "Rule evaluations that failed (the rule counts as false)"
+)
+
+
+def _failed(rule: Compiled, exc: Exception) -> None:
+    RULE_ERRORS.inc()
+    log.warning("rule %s failed on a context: %r", rule.id, exc)
 
 
 def _true(value: Any) -> bool:
@@ -182,51 +202,71 @@ def ordered(rules: list[Compiled]) -> list[Compiled]:
     return sorted(rules, key=lambda r: (-r.priority, r.is_default, r.id))
 
 
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """A workspace's enabled rules in decision order, and one function that evaluates them all."""
+
+    rules: list[Compiled]
+    match: Matcher
+
+
+EMPTY = RuleSet([], lambda _ctx: ([], []))
+
+
+def build(rows: list[Rule]) -> RuleSet:
+    rules = ordered([compile_rule(r) for r in rows])
+    return RuleSet(rules, _matcher(rules)) if rules else EMPTY
+
+
 class RuleBook:
     def __init__(self, maker: async_sessionmaker[AsyncSession], *, ttl: float = 5.0) -> None:
         self._maker = maker
         self._ttl = ttl
-        # workspace -> (fresh until, version, rules); the version is (count, last edit).
-        self._cache: dict[int, tuple[float, tuple[int, float], list[Compiled]]] = {}
-        # rules -> one generated function telling which of them are true (shared lookups).
-        self._sets: dict[int, tuple[list[Compiled], Matcher]] = {}
+        # workspace -> (fresh until, version, rule set); see `_version`.
+        self._cache: dict[int, tuple[float, tuple[int, int, int], RuleSet]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
 
-    async def rules(self, workspace_id: int) -> list[Compiled]:
+    async def rules(self, workspace_id: int) -> RuleSet:
         hit = self._cache.get(workspace_id)
-        now = time.monotonic()
-        if hit and hit[0] > now:
+        if hit and hit[0] > time.monotonic():
             return hit[2]
-        async with self._maker() as session:
-            # One small aggregate tells whether anything changed; the rules (and compiling
-            # them, the costly part) are loaded only when it did.
-            count, last = (
-                await session.execute(
-                    select(func.count(), func.max(Rule.updated_at)).where(
-                        Rule.workspace_id == workspace_id
+        lock = self._locks.setdefault(workspace_id, asyncio.Lock())
+        async with lock:  # one reload per workspace at a time; the others wait for it
+            hit = self._cache.get(workspace_id)
+            if hit and hit[0] > time.monotonic():
+                return hit[2]
+            async with self._maker() as session:
+                version = await _version(session, workspace_id)
+                if hit and hit[1] == version:
+                    ruleset = hit[2]
+                else:
+                    stmt = select(Rule).where(
+                        Rule.workspace_id == workspace_id, Rule.enabled.is_(True)
                     )
-                )
-            ).one()
-            version = (int(count), as_utc(last).timestamp() if last else 0.0)
-            if hit and hit[1] == version:
-                compiled = hit[2]
-            else:
-                stmt = select(Rule).where(Rule.workspace_id == workspace_id, Rule.enabled.is_(True))
-                rows = list((await session.execute(stmt)).scalars())
-                compiled = ordered([compile_rule(r) for r in rows])
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[workspace_id] = (now + self._ttl, version, compiled)
-        return compiled
-
-    def matcher(self, rules: list[Compiled]) -> Matcher:
-        """`matcher(ctx)` -> (the rules true now, the rules a timer may wait for)."""
-        key = id(rules)
-        hit = self._sets.get(key)
-        if hit is None or hit[0] is not rules:
-            if len(self._sets) > 10_000:
-                self._sets.clear()
-            hit = self._sets[key] = (rules, _matcher(rules))
-        return hit[1]
+                    rows = list((await session.execute(stmt)).scalars())
+                    # Generating and compiling Python takes milliseconds a rule: off the loop.
+                    ruleset = await asyncio.to_thread(build, rows)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+                self._locks.clear()
+            self._cache[workspace_id] = (time.monotonic() + self._ttl, version, ruleset)
+            return ruleset
 
     async def on_changed(self, event: RulesChanged) -> None:
         self._cache.pop(event.workspace_id, None)
+
+
+async def _version(session: AsyncSession, workspace_id: int) -> tuple[int, int, int]:
+    """(count, newest id, sum of revisions): any create or edit changes it, whatever the clocks.
+
+    One small aggregate per reload tells whether anything changed; the rules (and compiling
+    them, the costly part) are loaded only when it did.
+    """
+    count, newest, revisions = (
+        await session.execute(
+            select(func.count(), func.max(Rule.id), func.sum(Rule.revision)).where(
+                Rule.workspace_id == workspace_id
+            )
+        )
+    ).one()
+    return int(count), int(newest or 0), int(revisions or 0)

@@ -32,7 +32,7 @@ from kohtaamo.rules.exposures import ExposureLog
 from kohtaamo.rules.js import truthy
 from kohtaamo.rules.marks import Marks, VisitKey
 from kohtaamo.rules.models import Exposure, Outcome
-from kohtaamo.rules.timing import first_true, instants
+from kohtaamo.rules.timing import HORIZON, first_true, instants
 from kohtaamo.shops.directory import Site
 from kohtaamo.tracking.live import State
 from kohtaamo.tracking.service import Decision
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 DECISIONS = Counter("kohtaamo_rule_decisions_total", "Rule decisions by outcome", ["outcome"])
 # Other workers' exposures reach this worker's per-visitor cap memory within this many seconds.
 LAST_EXPOSED_TTL = 30.0
-BUSY_RECHECK = 20.0
+BUSY_RECHECK = 30.0
 _SQ_EXPOSED = (
     "SELECT rule_id, at, visit_key FROM exposures WHERE workspace_id = ? AND visitor_key = ?"
     " AND outcome IN ('fired', 'held_out')"
@@ -107,38 +107,41 @@ class Engine:
         return build(state, now=now, tz=site.timezone, agents=agents, customer=facts)
 
     async def decide(self, site: Site, state: State, *, now: float) -> Decision:
-        rules = await self.book.rules(site.workspace_id)
-        if not rules:
+        ruleset = await self.book.rules(site.workspace_id)
+        if not ruleset.rules:
             return Decision()
         ctx = await self.context(site, state, now=now)
         visit: VisitKey = (site.workspace_id, state["visitor_id"], state["visit_id"])
-        matching, waiting = self.book.matcher(rules)(ctx)
+        matching, waiting = ruleset.match(ctx)
         if matching:
             fired = await self._marks.fired(visit)
         else:
             # Only for timers: this worker's last view is enough (a stale one costs one check).
             fired = dict(self._seen.get(visit, {}))
         records: list[dict[str, Any]] = []
+        tokens: list[str] = []  # once-per-visit suppression marks taken by this decision
         action: dict[str, Any] | None = None
+        acted: Compiled | None = None  # fired or held out: the moment is used
         busy = False
         done: set[int] = set()  # rules that cannot act again in this visit, whatever the clock
         closed: set[int] = set()  # true now but outside their active hours
         for rule in matching:
             verdict = await self._judge(rule, ctx, state, fired, now=now)
             if verdict.outcome is Outcome.suppressed:
-                busy = busy or verdict.reason in ("agents_busy", "nobody_online")
+                busy = busy or verdict.reason == "agents_busy"
                 if verdict.reason in ("cap_visit", "cap_days"):
                     done.add(rule.id)
                 elif verdict.reason == "hours":
                     closed.add(rule.id)
                 # A repeat of a per-visit cap is not a new decision; the rest are, once a visit.
-                if verdict.reason != "cap_visit" and await self._marks.once(
-                    visit, f"{rule.id}:{verdict.reason}"
-                ):
+                token = f"{rule.id}:{verdict.reason}"
+                if verdict.reason != "cap_visit" and await self._marks.once(visit, token):
+                    tokens.append(token)
                     records.append(self._exposure(site, state, verdict, ctx, now, None))
                 continue
             if not await self._marks.claim(visit, rule.id, rule.cap_per_visit):
                 continue  # another worker fired it for this visit a moment ago
+            acted = rule
             variant = (
                 rule.variant(state["visitor_id"]) if verdict.outcome is Outcome.fired else None
             )
@@ -147,22 +150,31 @@ class Engine:
             if verdict.outcome is Outcome.fired:
                 action = _action(rule, site, variant.messages if variant else None, ctx)
                 action["variant"] = variant.key if variant else None
-            fired[rule.id] = fired.get(rule.id, 0) + 1
-            self._remember(visit, fired)
-            known = self._last_exposed.get((site.workspace_id, state["visitor_id"]))
-            if known is not None:
-                known[1][rule.id] = (now, state["visit_id"])
             break
         if records:
             try:
                 ids = await self._log.write(records)
             except Exception:
                 log.exception("exposures could not be stored")
+                # Give back what this decision took, so the next event decides afresh.
+                if acted is not None:
+                    await self._marks.release(visit, acted.id)
+                for token in tokens:
+                    await self._marks.forget(visit, token)
                 return Decision()  # an unrecorded firing would skew the experiment: show nothing
             for row, row_id in zip(records, ids, strict=True):
                 DECISIONS.labels(row["outcome"]).inc()
                 if action is not None and row["outcome"] == Outcome.fired:
                     action["exposure_id"] = row_id
+        if acted is not None:
+            fired[acted.id] = fired.get(acted.id, 0) + 1
+            known = self._last_exposed.get((site.workspace_id, state["visitor_id"]))
+            if known is not None:
+                known[1][acted.id] = (now, state["visit_id"])
+            # The moment is used: rules held back by busy agents or closed hours wait for the
+            # next event, never for a timer right after this one acted (two actions in a row).
+            closed.clear()
+            busy = False
         if matching:
             self._remember(visit, fired)
         # A rule true now has had its decision (or lost the moment: it gets its chance at the
@@ -171,7 +183,8 @@ class Engine:
         if closed:
             waiting = waiting + [r for r in matching if r.id in closed]
         check_in = self._next_check(waiting, ctx, state, fired, done, site=site, now=now)
-        if busy:
+        if busy and ctx["page"]["idle_seconds"] < HORIZON:
+            # Agents may free up: ask again soon, while the visitor is still around.
             check_in = min(check_in or BUSY_RECHECK, BUSY_RECHECK)
         return Decision(actions=[action] if action else [], check_in=check_in)
 
@@ -188,7 +201,9 @@ class Engine:
             agents = ctx["agents"]
             offline = rule.action.get("offline", "leave_message")
             if agents["online"] == 0:
-                if offline == "quiet":
+                # Nobody to answer: "leave a message", unless the rule stays quiet or needs
+                # a free agent to be worth showing at all.
+                if offline == "quiet" or rule.min_free_agents > 0:
                     return Verdict(rule, Outcome.suppressed, "nobody_online")
             elif agents["free_slots"] < rule.min_free_agents or (
                 rule.is_default
@@ -206,6 +221,14 @@ class Engine:
             return False  # a first visit has no other visits to have been exposed in
         last = (await self._history(state)).get(rule.id)
         if last is None or last[1] == state["visit_id"]:
+            return False
+        return now - last[0] < timedelta(days=rule.cap_days).total_seconds()
+
+    def _capped_by_days(self, rule: Compiled, state: State, now: float) -> bool:
+        """The per-visitor cap, from what this worker already knows (no query on this path)."""
+        hit = self._last_exposed.get((state["workspace_id"], state["visitor_id"]))
+        last = hit[1].get(rule.id) if hit else None
+        if last is None or last[1] == state["visit_id"] or rule.cap_days is None:
             return False
         return now - last[0] < timedelta(days=rule.cap_days).total_seconds()
 
@@ -279,6 +302,8 @@ class Engine:
         for rule in rules:
             if rule.id in done or fired.get(rule.id, 0) >= rule.cap_per_visit:
                 continue
+            if rule.cap_days and self._capped_by_days(rule, state, now):
+                continue  # it would only be suppressed: no use waking the widget for it
             closed = rule.hours if not in_hours(rule.hours, ctx["now"]) else None
             if not rule.clock.timed and closed is None:
                 continue
@@ -289,7 +314,10 @@ class Engine:
                 continue
 
             def holds(c: Context, _at: float, rule: Compiled = rule) -> bool:
-                return bool(truthy(rule.test(c))) and in_hours(rule.hours, c["now"])
+                try:
+                    return bool(truthy(rule.test(c))) and in_hours(rule.hours, c["now"])
+                except Exception:
+                    return False  # a failing rule never fires (book.py counts and logs it)
 
             future = future or Future(ctx, state, site.timezone)
             at = first_true(ts, future, holds=holds)

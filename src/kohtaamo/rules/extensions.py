@@ -11,9 +11,18 @@ from fnmatch import translate
 from functools import lru_cache
 from typing import Any
 
+import regex as safe_re
+from prometheus_client import Counter
+
 from kohtaamo.rules import jsonlogic
 
 MAX_TEXT = 4096
+# A regular expression gets this long on one text, then counts as not matching: a pattern with
+# catastrophic backtracking ("^(a+)+$") must not stall the worker for every visitor.
+REGEX_SECONDS = 0.005
+REGEX_TIMEOUTS = Counter(
+    "kohtaamo_rule_regex_timeouts_total", "Rule regular expressions stopped at their time limit"
+)
 
 
 @lru_cache(maxsize=1024)
@@ -22,10 +31,10 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=1024)
-def _regex(pattern: str) -> re.Pattern[str] | None:
+def _regex(pattern: str) -> Any:
     try:
-        return re.compile(pattern)
-    except re.error:
+        return safe_re.compile(pattern)
+    except (safe_re.error, re.error):
         return None
 
 
@@ -41,7 +50,13 @@ def regex(pattern: Any = None, value: Any = None, *_: Any) -> bool:
     if not isinstance(pattern, str) or not isinstance(value, str):
         return False
     compiled = _regex(pattern)
-    return compiled is not None and compiled.search(value[:MAX_TEXT]) is not None
+    if compiled is None:
+        return False
+    try:
+        return compiled.search(value[:MAX_TEXT], timeout=REGEX_SECONDS) is not None
+    except TimeoutError:
+        REGEX_TIMEOUTS.inc()
+        return False
 
 
 def contains(items: Any = None, value: Any = None, *_: Any) -> bool:
@@ -105,8 +120,8 @@ def check_patterns(logic: Any, path: str = "") -> None:
         args = raw if isinstance(raw, list) else [raw]
         if op == "regex" and args and isinstance(args[0], str):
             try:
-                re.compile(args[0])
-            except re.error as exc:
+                safe_re.compile(args[0])
+            except (safe_re.error, re.error) as exc:
                 raise jsonlogic.RuleError(
                     f"invalid regular expression: {exc}", f"{where}[0]"
                 ) from None

@@ -10,7 +10,8 @@ from starlette.datastructures import FormData
 
 from kohtaamo.rules.models import Rule
 
-VARIANT_ROWS = 3
+VARIANT_ROWS = 3  # empty rows the form offers (more when a rule already has more variants)
+MAX_VARIANTS = 10
 DAYS = (1, 2, 3, 4, 5, 6, 7)
 
 
@@ -19,6 +20,11 @@ class FormError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def _digit(value: object) -> bool:
+    text = str(value)
+    return text.isascii() and text.isdigit()  # "²".isdigit() is true, int("²") fails
 
 
 def _int(form: FormData, name: str, default: int | None = None) -> int | None:
@@ -41,6 +47,8 @@ def _json(form: FormData, name: str) -> Any:
         raise FormError(
             name, f"is not valid JSON (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise FormError(name, "nests too deep") from None
 
 
 def to_payload(form: FormData) -> dict[str, Any]:
@@ -60,13 +68,16 @@ def to_payload(form: FormData) -> dict[str, Any]:
     persona = str(form.get("persona") or "").strip()
     if persona:
         action["persona"] = {"name": persona, "automatic": form.get("persona_automatic") == "on"}
-    days = [int(str(d)) for d in form.getlist("days") if str(d).isdigit()]
+        title = str(form.get("persona_title") or "").strip()
+        if title:
+            action["persona"]["title"] = title
+    days = [int(str(d)) for d in form.getlist("days") if _digit(d)]
     start, end = str(form.get("hours_from") or ""), str(form.get("hours_to") or "")
     hours = None
     if start or end or (days and len(days) < 7):
         hours = {"days": days or list(DAYS), "from": start or "00:00", "to": end or "24:00"}
     variants = []
-    for i in range(VARIANT_ROWS):
+    for i in range(MAX_VARIANTS):
         key = str(form.get(f"variant_{i}_key") or "").strip()
         if not key:
             continue
@@ -113,7 +124,7 @@ def values_of(rule: Rule | None, form: FormData | None = None) -> dict[str, Any]
     """What the form shows: the submitted values after an error (nothing typed is lost)."""
     if form is not None:
         out: dict[str, Any] = {k: form.get(k) for k in form}
-        out["days"] = [int(str(d)) for d in form.getlist("days") if str(d).isdigit()]
+        out["days"] = [int(str(d)) for d in form.getlist("days") if _digit(d)]
         return out
     if rule is None:
         return {
@@ -141,6 +152,7 @@ def values_of(rule: Rule | None, form: FormData | None = None) -> dict[str, Any]
         "message_en": (action.get("messages") or {}).get("en", ""),
         "product_id": action.get("product_id", ""),
         "persona": (action.get("persona") or {}).get("name", ""),
+        "persona_title": (action.get("persona") or {}).get("title") or "",
         "persona_automatic": "on" if (action.get("persona") or {}).get("automatic") else "",
         "offline": action.get("offline", "leave_message"),
         "condition": json.dumps(rule.condition, indent=2, ensure_ascii=False),
@@ -154,7 +166,7 @@ def values_of(rule: Rule | None, form: FormData | None = None) -> dict[str, Any]
         "is_default": "on" if rule.is_default else "",
         "enabled": "on" if rule.enabled else "",
     }
-    for i, v in enumerate(rule.variants[:VARIANT_ROWS]):
+    for i, v in enumerate(rule.variants[:MAX_VARIANTS]):
         out[f"variant_{i}_key"] = v["key"]
         out[f"variant_{i}_weight"] = v.get("weight", 1)
         for loc in ("fi", "en"):

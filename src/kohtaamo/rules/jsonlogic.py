@@ -29,6 +29,10 @@ from kohtaamo.rules.js import (
 log = logging.getLogger("kohtaamo.rules.jsonlogic")
 
 Fn = Callable[[Any], Any]
+# Results a rule may build: a rule that doubles a text or a list in `reduce` must fail fast
+# (as an error, which the engine isolates) instead of taking the worker's memory.
+MAX_TEXT = 100_000
+MAX_ITEMS = 100_000
 _MISSING = object()
 
 
@@ -61,14 +65,24 @@ def get_var(data: Any, path: Any = None, default: Any = None) -> Any:
     return data
 
 
+def _index(value: Any) -> int:
+    """JavaScript's ToIntegerOrInfinity, with the infinities as huge ints (slices clamp them)."""
+    x = to_number(value)
+    if math.isnan(x):
+        return 0
+    if math.isinf(x):
+        return MAX_ITEMS * 1000 if x > 0 else -MAX_ITEMS * 1000
+    return int(x)
+
+
 def _substr(source: Any, start: Any, length: Any = None) -> str:
     text = js_str(source)
     n = len(text)
-    s = int(to_number(start)) if not math.isnan(to_number(start)) else 0
+    s = _index(start)
     s = max(n + s, 0) if s < 0 else min(s, n)
     if length is None:
         return text[s:]
-    ln = int(to_number(length)) if not math.isnan(to_number(length)) else 0
+    ln = _index(length)
     if ln < 0:
         return text[s:][: max(len(text[s:]) + ln, 0)]
     return text[s : s + ln]
@@ -129,6 +143,15 @@ def _merge(*args: Any) -> list[Any]:
             out.extend(a)
         else:
             out.append(a)
+    if len(out) > MAX_ITEMS:
+        raise RuleError(f"merge made a list of more than {MAX_ITEMS:,} items", "merge")
+    return out
+
+
+def _cat(*args: Any) -> str:
+    out = "".join(js_str(x) for x in args)
+    if len(out) > MAX_TEXT:
+        raise RuleError(f"cat made a text of more than {MAX_TEXT:,} characters", "cat")
     return out
 
 
@@ -161,7 +184,7 @@ EAGER: dict[str, Callable[..., Any]] = {
     "/": _div,
     "%": _mod,
     "in": lambda a=None, b=None, *_: _in(a, b),
-    "cat": lambda *a: "".join(js_str(x) for x in a),
+    "cat": _cat,
     "substr": lambda s=None, start=0, length=None, *_: _substr(s, start, length),
     "merge": _merge,
     "log": lambda a=None, *_: _log(a),

@@ -18,6 +18,8 @@ class Marks(Protocol):
     async def fired(self, visit: VisitKey) -> dict[int, int]: ...
     async def claim(self, visit: VisitKey, rule_id: int, cap: int) -> bool: ...
     async def once(self, visit: VisitKey, token: str) -> bool: ...
+    async def release(self, visit: VisitKey, rule_id: int) -> None: ...
+    async def forget(self, visit: VisitKey, token: str) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -57,6 +59,16 @@ class MemoryMarks:
             return False
         seen.add(token)
         return True
+
+    async def release(self, visit: VisitKey, rule_id: int) -> None:
+        hit = self._data.get(visit)
+        if hit and hit[1].get(rule_id, 0) > 0:
+            hit[1][rule_id] -= 1
+
+    async def forget(self, visit: VisitKey, token: str) -> None:
+        hit = self._data.get(visit)
+        if hit:
+            hit[2].discard(token)
 
     async def close(self) -> None:
         self._data.clear()
@@ -99,6 +111,12 @@ class RedisMarks:
             pipe.expire(key, self._ttl)
             new, _ = await pipe.execute()
         return bool(new)
+
+    async def release(self, visit: VisitKey, rule_id: int) -> None:
+        await self._redis.hincrby(self._key(visit), f"n:{rule_id}", -1)  # type: ignore[misc]
+
+    async def forget(self, visit: VisitKey, token: str) -> None:
+        await self._redis.hdel(self._key(visit), f"s:{token}")  # type: ignore[misc]
 
     async def close(self) -> None:
         return None

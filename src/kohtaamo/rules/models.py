@@ -58,6 +58,8 @@ class Rule(Base):
     template: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Salt of the arm hash: fixed at creation so arms never move when the rule is edited.
     seed: Mapped[str] = mapped_column(String(32))
+    # Bumped by every edit: workers compare sums of revisions to see that rules changed.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

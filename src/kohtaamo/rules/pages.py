@@ -19,7 +19,14 @@ from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import AppError, NotFound
 from kohtaamo.rules import service, texts
 from kohtaamo.rules.catalog import TEMPLATES
-from kohtaamo.rules.forms import VARIANT_ROWS, FormError, describe, to_payload, values_of
+from kohtaamo.rules.forms import (
+    MAX_VARIANTS,
+    VARIANT_ROWS,
+    FormError,
+    describe,
+    to_payload,
+    values_of,
+)
 from kohtaamo.rules.models import Exposure, Rule
 from kohtaamo.rules.router import evaluate
 from kohtaamo.rules.schemas import RuleCreate, RuleUpdate, TryRequest
@@ -148,7 +155,9 @@ async def _form(
         is_admin=role.at_least(Role.admin),
         rule=rule,
         v=values if values is not None else values_of(rule),
-        variant_rows=range(VARIANT_ROWS),
+        variant_rows=range(
+            min(max(VARIANT_ROWS, len(rule.variants if rule else []) + 1), MAX_VARIANTS)
+        ),
         error=error,
     )
 
@@ -216,13 +225,13 @@ async def try_run(ws_id: WsId, request: Request, db: DB) -> Response:
     v = {k: str(form.get(k) or "") for k in ("condition", "visit", "context")}
     try:
         condition = json.loads(v["condition"])
-    except json.JSONDecodeError as exc:
-        return await _try(request, db, ws_id, m[0], v, error=f"condition: {exc}", status=422)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return await _try(request, db, ws_id, m[0], v, error=f"condition: {exc!s}", status=422)
     body: dict[str, Any] = {"condition": condition}
     if v["context"].strip():
         try:
             body["context"] = json.loads(v["context"])
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             return await _try(request, db, ws_id, m[0], v, error=f"context: {exc}", status=422)
     elif "|" in v["visit"]:
         body["visitor_id"], body["visit_id"] = v["visit"].split("|", 1)

@@ -7,12 +7,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from kohtaamo.auth.dependencies import AdminAccess, MemberAccess
+from kohtaamo.kit import jsonx
 from kohtaamo.kit.errors import Invalid, NotFound
 from kohtaamo.rules import jsonlogic, service
 from kohtaamo.rules.catalog import TEMPLATES
 from kohtaamo.rules.context import Future
 from kohtaamo.rules.engine import Engine
 from kohtaamo.rules.js import truthy
+from kohtaamo.rules.jsonlogic import RuleError
 from kohtaamo.rules.schemas import (
     ExposureRead,
     RuleCreate,
@@ -124,11 +126,21 @@ async def evaluate(request: Request, db: DB, workspace_id: int, body: TryRequest
     state: dict[str, Any] | None = None
     if body.context is not None:
         ctx = body.context
+        try:
+            jsonx.dumps(ctx)
+        except TypeError:
+            raise Invalid(
+                "the context holds text that is not valid Unicode", field="context"
+            ) from None
     else:
         state = await _live_state(request, db, workspace_id, body)
         engine: Engine = request.app.state.rules
         ctx = await engine.context(site, state, now=now)
-    result, steps = trace(condition, ctx)
+    try:
+        result, steps = trace(condition, ctx)
+    except (RuleError, ArithmeticError, ValueError, TypeError, RecursionError) as exc:
+        # The same failure makes the rule count as false when it runs live (and is logged).
+        raise Invalid(f"the condition fails on this context: {exc}", field="condition") from None
     check_in = None
     if state is not None and not truthy(result):
         test = jsonlogic.compile(condition)

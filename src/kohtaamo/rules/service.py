@@ -23,22 +23,32 @@ MAX_DEPTH = 40
 MAX_RULES = 500
 
 
-def _depth(node: Any) -> int:
-    if isinstance(node, list):
-        return 1 + max((_depth(x) for x in node), default=0)
-    if isinstance(node, dict):
-        return 1 + max((_depth(x) for x in node.values()), default=0)
-    return 0
+def _too_deep(node: Any, limit: int) -> bool:
+    """Iterative, so a hostile 100,000-level nesting cannot exhaust the stack."""
+    stack = [(node, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, list):
+            stack.extend((x, depth + 1) for x in value)
+        elif isinstance(value, dict):
+            stack.extend((x, depth + 1) for x in value.values())
+    return False
 
 
 def check_condition(condition: Any, field: str = "condition") -> None:
     """Refuse what cannot run, pointing at it: `condition.and[1].frobnicate: unknown operator`."""
     if condition is None:
         raise Invalid("a condition is required (use true for 'always')", field=field)
-    if len(jsonx.dumps(condition)) > MAX_CONDITION_BYTES:
-        raise Invalid(f"the condition is larger than {MAX_CONDITION_BYTES} bytes", field=field)
-    if _depth(condition) > MAX_DEPTH:
+    if _too_deep(condition, MAX_DEPTH):
         raise Invalid(f"the condition nests deeper than {MAX_DEPTH} levels", field=field)
+    try:
+        size = len(jsonx.dumps(condition))
+    except TypeError:  # e.g. a lone surrogate in a string: not text any database can store
+        raise Invalid("the condition holds text that is not valid Unicode", field=field) from None
+    if size > MAX_CONDITION_BYTES:
+        raise Invalid(f"the condition is larger than {MAX_CONDITION_BYTES} bytes", field=field)
     try:
         jsonlogic.check(condition)
         extensions.check_patterns(condition)
@@ -90,6 +100,7 @@ async def create_rule(session: AsyncSession, *, workspace_id: int, data: RuleCre
         is_default=data.is_default,
         template=data.template,
         seed=secrets.token_hex(8),
+        revision=1,
         created_at=now,
         updated_at=now,
     )
@@ -131,6 +142,7 @@ async def update_rule(session: AsyncSession, *, rule: Rule, data: RuleUpdate) ->
     if "active_hours" in sent:
         rule.active_hours = data.active_hours.stored() if data.active_hours else None
     rule.updated_at = utcnow()
+    rule.revision += 1
     await session.flush()
     publish(session, RulesChanged(rule.workspace_id, rule.id))
     return rule

@@ -52,6 +52,7 @@ class Intake:
     landing: Landing | None = None
     customer_id: str | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    sent_at: float | None = None  # epoch seconds, the sender's clock
 
 
 def _loc(parts: tuple[int | str, ...]) -> str:
@@ -133,6 +134,11 @@ def check_events(
 ) -> Intake:
     """`may_hold_nul=False` when the raw body has no `\\u0000` (JSON's only way to carry a NUL)."""
     intake = Intake(batch.site_key, batch.visitor_id, batch.visit_id, [])
+    if batch.sent_at is not None:
+        try:
+            intake.sent_at = _ts(batch.sent_at, now, timedelta(days=3650))[0].timestamp()
+        except ValueError as exc:
+            intake.errors.append({"index": None, "field": "sent_at", "message": str(exc)})
     for i, item in enumerate(batch.events):
         where: tuple[int | str, ...] = ("events", i)
         if not isinstance(item, dict):

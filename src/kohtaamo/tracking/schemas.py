@@ -169,6 +169,11 @@ class TrackBatch(BaseModel):
     visitor_id: Key
     visit_id: Key
     events: list[Any] = Field(min_length=1)
+    sent_at: Any = Field(
+        default=None,
+        description="the sender's clock when the batch left (epoch ms or ISO 8601): lets the "
+        "server place queued events in its own time for the rules' timers",
+    )
 
 
 class TrackResult(BaseModel):

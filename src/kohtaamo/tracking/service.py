@@ -123,10 +123,11 @@ async def track(
     EVENTS.labels("accepted").inc(len(stored.accepted))
     EVENTS.labels("duplicate").inc(stored.duplicates)
     key = (site.workspace_id, intake.visitor_key, intake.visit_key)
+    shift = _clock_shift(tracker, intake, source)
     try:
         state = await tracker.live.update(
             key,
-            [LiveEvent(ev.type, ev.ts.timestamp(), ev.props) for ev in new],
+            [LiveEvent(ev.type, ev.ts.timestamp() + shift, ev.props) for ev in new],
             number=stored.visit_number,
             customer_id=intake.customer_id,
             currency=site.currency,
@@ -148,6 +149,23 @@ async def track(
         check_in=decision.check_in,
     )
     return result, state
+
+
+def _clock_shift(tracker: Tracker, intake: Intake, source: str) -> float:
+    """Seconds to add to a browser's event times to put them on the server's clock.
+
+    Rules time idleness and time on page from these, so a visitor's clock that is two minutes
+    slow must not make "90 s idle" true at once (nor a fast one delay it). The batch's `sent_at`
+    (the browser's clock when it sent) against our clock gives the difference; without it, the
+    newest event is taken to have just happened. The stored events keep the browser's times;
+    a shop's server is trusted to send its own, true times.
+    """
+    if source != "widget" or not intake.events:
+        return 0.0
+    sent = intake.sent_at
+    if sent is None:
+        sent = max(ev.ts.timestamp() for ev in intake.events)
+    return tracker.clock() - sent
 
 
 async def decide(tracker: Tracker, site: Site, state: State) -> Decision:
