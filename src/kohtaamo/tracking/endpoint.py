@@ -134,7 +134,7 @@ async def _decide(
 ) -> Answer:
     req = read_decide(payload)
     site, _source = await resolve_sender(directory, headers, req.site_key)
-    await service.throttle(tracker, site, 0)
+    await service.throttle(tracker, site, 0, bucket="decide")
     decision = await service.check_back(
         tracker, site=site, visitor_key=req.visitor_id, visit_key=req.visit_id
     )

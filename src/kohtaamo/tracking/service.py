@@ -72,10 +72,12 @@ def _count(payload: object) -> int:
     return len(events) if isinstance(events, list) else 1
 
 
-async def throttle(tracker: Tracker, site: Site, n_events: int) -> None:
+async def throttle(tracker: Tracker, site: Site, n_events: int, bucket: str = "track") -> None:
+    """Per-site request rate; timer check-backs (`decide`) have their own bucket, so many open
+    pages asking again never crowd out the events themselves."""
     s = tracker.settings
     verdict = await tracker.limiter.hit(
-        f"track:{site.workspace_id}", rate=s.track_rate_per_site, burst=s.track_burst_per_site
+        f"{bucket}:{site.workspace_id}", rate=s.track_rate_per_site, burst=s.track_burst_per_site
     )
     if not verdict.allowed:
         EVENTS.labels("rejected").inc(n_events)
