@@ -1,12 +1,14 @@
 -- wrk script for POST /api/v1/track, driven by bench/track.py.
 --
---   wrk -s bench/track.lua http://127.0.0.1:PORT/api/v1/track -- RUN SITE_KEY BATCH [VISITORS]
+--   wrk -s bench/track.lua http://127.0.0.1:PORT/api/v1/track -- RUN SITE_KEY BATCH [VISITORS] [VISIT_LEN]
 --
 -- RUN is 8 hex digits, unique per wrk run, so ids never repeat across runs against one database.
 -- Event ids are RUN-TTTT-4000-8000-CCCCCCCCCCCC: T is the wrk thread, C a per-thread counter,
 -- so every event id is fresh and the server should count no duplicates.
 -- Each batch mixes page_view (6 of 10), cart_add (3 of 10) and form_error (1 of 10); a
 -- single-event run cycles through the same mix. Requests spread over VISITORS visitors.
+-- VISIT_LEN > 0 starts a new visit for a visitor about every VISIT_LEN of its events (each
+-- visitor at its own moment), as real traffic does; 0 keeps one visit per visitor for the run.
 -- done() prints one machine-readable line: BENCH accepted=N duplicates=N ok=N bad=N.
 
 local threads = {}
@@ -18,7 +20,7 @@ function setup(thread)
    table.insert(threads, thread)
 end
 
-local run, site_key, batch, visitors, prefix
+local run, site_key, batch, visitors, prefix, visit_len
 local counter = 0
 -- Globals, not locals: done() reads them from each thread's Lua state with thread:get().
 accepted, duplicates, ok, bad = 0, 0, 0, 0
@@ -28,6 +30,7 @@ function init(args)
    site_key = args[2] or "missing"
    batch = tonumber(args[3] or "1")
    visitors = tonumber(args[4] or "1000")
+   visit_len = tonumber(args[5] or "0")
    prefix = string.format("%s-%04x-4000-8000-", run, tid)
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
@@ -54,9 +57,14 @@ function request()
       parts[i] = string.format('{"id":"%s%012x","ts":%s,%s}', prefix, counter, ts, PROPS[counter % 10])
    end
    local v = (counter * 7919 + tid * 104729) % visitors
+   local visit = 0
+   if visit_len > 0 then
+      -- Each thread sends a visitor about one event per `visitors` requests; phase by visitor.
+      visit = math.floor((counter + v * 7) / (visitors * visit_len / 2))
+   end
    local body = string.format(
-      '{"site_key":"%s","visitor_id":"v%d","visit_id":"s%d","events":[%s]}',
-      site_key, v, v, table.concat(parts, ","))
+      '{"site_key":"%s","visitor_id":"v%d","visit_id":"s%d-%s-%d-%d","events":[%s]}',
+      site_key, v, v, run, tid, visit, table.concat(parts, ","))
    return wrk.format(nil, nil, nil, body)
 end
 
