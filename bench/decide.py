@@ -137,8 +137,9 @@ async def run(args: argparse.Namespace) -> None:
     from kohtaamo.db.migrate import upgrade_async
     from kohtaamo.realtime.presence import AgentState, MemoryPresence
     from kohtaamo.rules.book import RuleBook
-    from kohtaamo.rules.engine import Engine, sqlite_facts
+    from kohtaamo.rules.engine import Engine
     from kohtaamo.rules.marks import MemoryMarks
+    from kohtaamo.rules.raw import SqliteStore
     from kohtaamo.shops import service as shops
     from kohtaamo.shops.directory import site_of
     from kohtaamo.shops.schemas import WorkspaceCreate
@@ -164,8 +165,8 @@ async def run(args: argparse.Namespace) -> None:
         book=RuleBook(maker, ttl=3600),
         marks=MemoryMarks(ttl=3600),
         presence=presence,
-        facts=FactsCache(maker, load=sqlite_facts(writer)),
-        sqlite=writer,  # as the app wires it on SQLite
+        facts=FactsCache(maker, load=SqliteStore(writer).facts),
+        raw=SqliteStore(writer),  # as the app wires it on SQLite
     )
     await eng.decide(
         site,

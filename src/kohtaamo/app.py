@@ -27,8 +27,9 @@ from kohtaamo.realtime.presence import MemoryPresence, Presence, RedisPresence
 from kohtaamo.rules import pages as rules_pages
 from kohtaamo.rules import router as rules_router
 from kohtaamo.rules.book import RuleBook, RulesChanged
-from kohtaamo.rules.engine import Engine, sqlite_facts
+from kohtaamo.rules.engine import Engine
 from kohtaamo.rules.marks import Marks, MemoryMarks, RedisMarks
+from kohtaamo.rules.raw import raw_store
 from kohtaamo.shops import pages as shop_pages
 from kohtaamo.shops import router as shops_router
 from kohtaamo.shops.directory import SiteDirectory
@@ -38,7 +39,7 @@ from kohtaamo.tracking.endpoint import TrackEndpoint
 from kohtaamo.tracking.ingest import Ingestor
 from kohtaamo.tracking.live import LiveStore, MemoryLiveStore, RedisLiveStore
 from kohtaamo.tracking.service import Tracker
-from kohtaamo.tracking.writer import SqliteWriter, make_writer
+from kohtaamo.tracking.writer import make_writer
 from kohtaamo.web import templates
 
 log = logging.getLogger(__name__)
@@ -85,16 +86,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ingestor = Ingestor(writer)
         ingestor.start()
         book = RuleBook(maker, ttl=settings.rules_cache_seconds)
-        sqlite = writer if isinstance(writer, SqliteWriter) else None
+        raw = raw_store(writer)
         bus.subscribe(RulesChanged, book.on_changed)
         rules_engine = Engine(
             maker,
             book=book,
             marks=marks,
             presence=presence,
-            facts=FactsCache(maker, load=sqlite_facts(sqlite) if sqlite else None),
+            facts=FactsCache(maker, load=raw.facts if raw else None),
             default_max_load=settings.rules_default_max_load,
-            sqlite=sqlite,
+            raw=raw,
         )
         app.state.settings = settings
         app.state.engine = engine

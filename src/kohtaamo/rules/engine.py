@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kohtaamo.contacts.service import CustomerFacts, FactsCache
+from kohtaamo.contacts.service import FactsCache
 from kohtaamo.kit.clock import as_utc
 from kohtaamo.realtime.presence import AgentLoad, Presence
 from kohtaamo.rules.book import Compiled, RuleBook, in_hours
@@ -32,21 +31,17 @@ from kohtaamo.rules.exposures import ExposureLog
 from kohtaamo.rules.js import truthy
 from kohtaamo.rules.marks import Marks, VisitKey
 from kohtaamo.rules.models import Exposure, Outcome
+from kohtaamo.rules.raw import RawStore
 from kohtaamo.rules.timing import HORIZON, first_true, instants
 from kohtaamo.shops.directory import Site
 from kohtaamo.tracking.live import State
 from kohtaamo.tracking.service import Decision
-from kohtaamo.tracking.writer import SqliteWriter
 
 log = logging.getLogger(__name__)
 DECISIONS = Counter("kohtaamo_rule_decisions_total", "Rule decisions by outcome", ["outcome"])
 # Other workers' exposures reach this worker's per-visitor cap memory within this many seconds.
 LAST_EXPOSED_TTL = 30.0
-BUSY_RECHECK = 30.0
-_SQ_EXPOSED = (
-    "SELECT rule_id, at, visit_key FROM exposures WHERE workspace_id = ? AND visitor_key = ?"
-    " AND outcome IN ('fired', 'held_out')"
-)  # seconds: a rule held back only by busy agents is asked again this soon
+BUSY_RECHECK = 30.0  # seconds: a rule held back only by busy agents is asked again this soon
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +62,11 @@ class Engine:
         facts: FactsCache,
         default_max_load: float = 0.5,
         presence_ttl: float = 1.0,
-        sqlite: SqliteWriter | None = None,
+        raw: RawStore | None = None,
     ) -> None:
         self._maker = maker
-        self._log = ExposureLog(maker, sqlite=sqlite)
-        self._sqlite = sqlite
+        self._log = ExposureLog(maker, raw=raw)
+        self._raw = raw
         self.book = book
         self._marks = marks
         self._presence = presence
@@ -252,10 +247,8 @@ class Engine:
         return history
 
     async def _exposed(self, workspace_id: int, visitor: str) -> list[Any]:
-        if self._sqlite is not None:  # the writer's thread: no SQLAlchemy cost, no lock waits
-            return await self._sqlite.execute(
-                lambda conn: conn.execute(_SQ_EXPOSED, (workspace_id, visitor)).fetchall()
-            )
+        if self._raw is not None:  # the tracking writer's raw driver: no SQLAlchemy cost
+            return await self._raw.exposed(workspace_id, visitor)
         async with self._maker() as session:
             stmt = select(Exposure.rule_id, Exposure.at, Exposure.visit_key).where(
                 Exposure.workspace_id == workspace_id,
@@ -324,27 +317,6 @@ class Engine:
             if at is not None and (best is None or at < best):
                 best = at
         return None if best is None else round(best - now, 3)
-
-
-_SQ_FACTS = (
-    "SELECT customer_id, orders, lifetime_value, currency, last_order_at FROM customers"
-    " WHERE workspace_id = ? AND customer_id = ?"
-)
-
-
-def sqlite_facts(writer: SqliteWriter) -> Callable[[int, str], Awaitable[CustomerFacts | None]]:
-    """Customer facts read on the SQLite writer's thread (FactsCache's loader on SQLite)."""
-
-    async def load(workspace_id: int, customer_id: str) -> CustomerFacts | None:
-        row = await writer.execute(
-            lambda conn: conn.execute(_SQ_FACTS, (workspace_id, customer_id)).fetchone()
-        )
-        if row is None:
-            return None
-        last = as_utc(datetime.fromisoformat(row[4])) if row[4] else None
-        return CustomerFacts(row[0], row[1], row[2], row[3], last)
-
-    return load
 
 
 def _true(value: Any) -> bool:

@@ -5,23 +5,15 @@ widget is told to show anything). One INSERT ... RETURNING per group, no ORM uni
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kohtaamo.kit import jsonx
 from kohtaamo.rules.models import Exposure
-from kohtaamo.tracking.writer import SqliteWriter, sqlite_time
+from kohtaamo.rules.raw import RawStore
 
 Row = dict[str, Any]
-
-
-_SQ_INSERT = (
-    "INSERT INTO exposures (workspace_id, rule_id, visitor_key, visit_key, customer_id, at,"
-    " outcome, variant, reason, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 
 class ExposureLog:
@@ -29,12 +21,10 @@ class ExposureLog:
         self,
         maker: async_sessionmaker[AsyncSession],
         max_group: int = 500,
-        sqlite: SqliteWriter | None = None,
+        raw: RawStore | None = None,
     ) -> None:
         self._maker = maker
-        # On SQLite the tracking writer's thread writes these too: one writer, no lock waits,
-        # no SQLAlchemy statement cost (the values are stored exactly as SQLAlchemy stores them).
-        self._sqlite = sqlite
+        self._raw = raw  # the tracking writer's raw driver (raw.py); SQLAlchemy without it
         self._max = max_group
         self._pending: list[tuple[list[Row], asyncio.Future[list[int]]]] = []
         self._flushing = False
@@ -70,8 +60,8 @@ class ExposureLog:
             self._flushing = False
 
     async def _insert(self, rows: list[Row]) -> list[int]:
-        if self._sqlite is not None:
-            ids = await self._sqlite.execute(lambda conn: _sqlite_insert(conn, rows))
+        if self._raw is not None:
+            ids = await self._raw.insert_exposures(rows)
             self.groups += 1
             return ids
         stmt = insert(Exposure).returning(Exposure.id, sort_by_parameter_order=True)
@@ -81,33 +71,3 @@ class ExposureLog:
             await session.commit()
         self.groups += 1
         return ids
-
-
-def _sqlite_insert(conn: sqlite3.Connection, rows: list[Row]) -> list[int]:
-    values = [
-        (
-            r["workspace_id"],
-            r["rule_id"],
-            r["visitor_key"],
-            r["visit_key"],
-            r["customer_id"],
-            sqlite_time(r["at"]),
-            r["outcome"],
-            r["variant"],
-            r["reason"],
-            None if r["context"] is None else jsonx.dumps_str(r["context"]),
-        )
-        for r in rows
-    ]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        ids = []
-        for v in values:
-            cur = conn.execute(_SQ_INSERT, v)
-            assert cur.lastrowid is not None
-            ids.append(cur.lastrowid)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return ids

@@ -114,6 +114,10 @@ class PostgresWriter:
                 )
             return self._pool
 
+    async def pool(self) -> asyncpg.Pool:
+        """The writer's connection pool, for other hot-path statements (the rule engine's)."""
+        return await self._get_pool()
+
     async def check(self) -> None:
         pool = await self._get_pool()
         async with pool.acquire() as conn:
