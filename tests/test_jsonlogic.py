@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kohtaamo.rules import codegen, jsonlogic
+from kohtaamo.rules import codegen, jsonlogic, ruleset
 from kohtaamo.rules.js import truthy
 from kohtaamo.rules.jsonlogic import RuleError
 
@@ -395,7 +395,7 @@ def _truthy_outcome(rule: Any, data: Any) -> bool | str:
 
 
 def test_a_rule_set_function_agrees_with_each_rule_and_its_gates() -> None:
-    """codegen.compile_set (shared lookups for a workspace's rules) == every rule on its own."""
+    """ruleset.compile_set (shared lookups for a workspace's rules) == every rule on its own."""
     rng = random.Random(7)
     datas = [d for d in DATA if isinstance(d, dict)]
     datas += [c[1] for c in CASES if isinstance(c[1], dict)]
@@ -414,7 +414,7 @@ def test_a_rule_set_function_agrees_with_each_rule_and_its_gates() -> None:
     rules = [r for r in candidates if all(type(_truthy_outcome(r, d)) is bool for d in datas)]
     assert len(rules) > 500
     gates = [rng.choice([None, True, rng.choice(rules)]) for _ in rules]
-    fn = codegen.compile_set(rules, gates)
+    fn = ruleset.compile_set(rules, gates)
     assert fn is not None
     for data in datas:
         got = fn(data)

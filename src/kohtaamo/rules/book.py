@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kohtaamo.bus import Event
-from kohtaamo.rules import codegen, extensions, jsonlogic
+from kohtaamo.rules import extensions, jsonlogic, ruleset
 from kohtaamo.rules.js import truthy
 from kohtaamo.rules.models import Rule
 from kohtaamo.rules.timing import ClockUse, analyse
@@ -150,7 +150,7 @@ def _matcher(rules: list[Compiled]) -> Matcher:
     gates = [
         (r.gate_logic if r.gate_logic is not None else True) if waits(r) else None for r in rules
     ]
-    one = codegen.compile_set([r.condition for r in rules], gates) if rules else None
+    one = ruleset.compile_set([r.condition for r in rules], gates) if rules else None
 
     def each(ctx: Any) -> tuple[list[Compiled], list[Compiled]]:
         # One rule at a time, each on its own: a rule that fails never silences the others.
@@ -238,19 +238,19 @@ class RuleBook:
             async with self._maker() as session:
                 version = await _version(session, workspace_id)
                 if hit and hit[1] == version:
-                    ruleset = hit[2]
+                    rset = hit[2]
                 else:
                     stmt = select(Rule).where(
                         Rule.workspace_id == workspace_id, Rule.enabled.is_(True)
                     )
                     rows = list((await session.execute(stmt)).scalars())
                     # Generating and compiling Python takes milliseconds a rule: off the loop.
-                    ruleset = await asyncio.to_thread(build, rows)
+                    rset = await asyncio.to_thread(build, rows)
             if len(self._cache) > 10_000:
                 self._cache.clear()
                 self._locks.clear()
-            self._cache[workspace_id] = (time.monotonic() + self._ttl, version, ruleset)
-            return ruleset
+            self._cache[workspace_id] = (time.monotonic() + self._ttl, version, rset)
+            return rset
 
     async def on_changed(self, event: RulesChanged) -> None:
         self._cache.pop(event.workspace_id, None)

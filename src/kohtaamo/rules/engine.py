@@ -236,9 +236,7 @@ class Engine:
         rows = await self._exposed(state["workspace_id"], state["visitor_id"])
         history: dict[int, tuple[float, str]] = {}
         for rule_id, at, visit in rows:
-            stamp = as_utc(
-                at if isinstance(at, datetime) else datetime.fromisoformat(at)
-            ).timestamp()
+            stamp = as_utc(at).timestamp()
             if rule_id not in history or stamp > history[rule_id][0]:
                 history[rule_id] = (stamp, visit)
         if len(self._last_exposed) > 100_000:
@@ -317,13 +315,6 @@ class Engine:
             if at is not None and (best is None or at < best):
                 best = at
         return None if best is None else round(best - now, 3)
-
-
-def _true(value: Any) -> bool:
-    # Most conditions end in a comparison: a bool, decided without a call.
-    if value is True or value is False:
-        return value
-    return truthy(value)
 
 
 def _action(
