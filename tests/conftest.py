@@ -21,6 +21,12 @@ from kohtaamo.db.migrate import upgrade
 from tests import services
 
 TABLES = (
+    "conversation_forwards",
+    "messages",
+    "conversations",
+    "canned_replies",
+    "chat_agents",
+    "teams",
     "exposures",
     "rules",
     "customers",

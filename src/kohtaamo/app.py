@@ -17,12 +17,16 @@ from kohtaamo import ops
 from kohtaamo.auth import pages as auth_pages
 from kohtaamo.auth import router as auth_router
 from kohtaamo.bus import Bus
+from kohtaamo.chat import router as chat_router
+from kohtaamo.chat import sockets as chat_sockets
+from kohtaamo.chat.switchboard import Switchboard
 from kohtaamo.config import Settings, get_settings
 from kohtaamo.contacts.service import FactsCache
 from kohtaamo.db.engine import make_engine, make_sessionmaker
 from kohtaamo.db.migrate import ensure_migrated
 from kohtaamo.kit.errors import AppError
 from kohtaamo.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from kohtaamo.realtime.hub import Hub, MemoryHub, RedisHub
 from kohtaamo.realtime.presence import MemoryPresence, Presence, RedisPresence
 from kohtaamo.rules import pages as rules_pages
 from kohtaamo.rules import router as rules_router
@@ -40,7 +44,7 @@ from kohtaamo.tracking.ingest import Ingestor
 from kohtaamo.tracking.live import LiveStore, MemoryLiveStore, RedisLiveStore
 from kohtaamo.tracking.service import Tracker
 from kohtaamo.tracking.writer import make_writer
-from kohtaamo.web import templates
+from kohtaamo.web import assets, templates
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         live: LiveStore = MemoryLiveStore(ttl=settings.live_visit_ttl_seconds)
         presence: Presence = MemoryPresence()
         marks: Marks = MemoryMarks(ttl=settings.live_visit_ttl_seconds)
+        hub: Hub = MemoryHub()
         try:
             await ensure_migrated(engine, settings.database_url)  # refuse an unmigrated database
             if settings.redis_url:
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 live = RedisLiveStore(redis, ttl=settings.live_visit_ttl_seconds)
                 presence = RedisPresence(redis)
                 marks = RedisMarks(redis, ttl=settings.live_visit_ttl_seconds)
+                hub = RedisHub(redis)
         except BaseException:
             if redis is not None:
                 await redis.aclose()
@@ -109,10 +115,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tracker = Tracker(
             settings=settings, ingestor=ingestor, live=live, limiter=limiter, decider=rules_engine
         )
+        app.state.chat = Switchboard(
+            settings=settings,
+            maker=maker,
+            bus=bus,
+            hub=hub,
+            presence=presence,
+            limiter=limiter,
+            live=live,
+            directory=directory,
+        )
+        app.state.chat.wire()
         try:
             yield
         finally:
             await ingestor.stop()
+            await hub.close()
             await live.close()
             await marks.close()
             await presence.close()
@@ -136,8 +154,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(DBAPIError, _database_error)
-    for module in (ops, auth_router, shops_router, tracking_router, rules_router):
+    for module in (ops, auth_router, shops_router, tracking_router, rules_router, chat_router):
         app.include_router(module.router)
+    app.include_router(chat_router.public)
+    app.include_router(chat_sockets.router)
+    app.include_router(assets.router)
     for pages in (auth_pages, shop_pages, rules_pages):
         app.include_router(pages.router)
     templates.mount_static(app)

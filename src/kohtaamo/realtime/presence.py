@@ -49,6 +49,7 @@ class Presence(Protocol):
     async def drop_agent(self, workspace_id: int, user_id: int) -> None: ...
     async def set_queue(self, workspace_id: int, length: int) -> None: ...
     async def snapshot(self, workspace_id: int) -> AgentLoad: ...
+    async def agents(self, workspace_id: int) -> list[AgentState]: ...
     async def close(self) -> None: ...
 
 
@@ -87,6 +88,10 @@ class MemoryPresence:
             del team[uid]
         return _sum([a for _, a in team.values()], self._queues.get(workspace_id, 0))
 
+    async def agents(self, workspace_id: int) -> list[AgentState]:
+        now = time.monotonic()
+        return [a for exp, a in self._agents.get(workspace_id, {}).values() if exp >= now]
+
     async def close(self) -> None:
         self._agents.clear()
 
@@ -122,13 +127,21 @@ class RedisPresence:
             pipe.hgetall(key)
             pipe.get(f"{key}:queue")
             raw, queue = await pipe.execute()
-        now = time.time()
-        agents = []
-        for uid, blob in raw.items():
-            v = jsonx.loads(blob)
-            if v["expires"] >= now:
-                agents.append(AgentState(int(uid), v["status"], v["capacity"], v["active"]))
-        return _sum(agents, int(queue or 0))
+        return _sum(_live(raw), int(queue or 0))
+
+    async def agents(self, workspace_id: int) -> list[AgentState]:
+        raw = await self._redis.hgetall(f"{self._prefix}{workspace_id}")  # type: ignore[misc]
+        return _live(raw)
 
     async def close(self) -> None:
         return None
+
+
+def _live(raw: dict[bytes, bytes]) -> list[AgentState]:
+    now = time.time()
+    agents = []
+    for uid, blob in raw.items():
+        v = jsonx.loads(blob)
+        if v["expires"] >= now:
+            agents.append(AgentState(int(uid), v["status"], v["capacity"], v["active"]))
+    return agents

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +19,8 @@ class Workspace(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Helsinki")
     locale: Mapped[str] = mapped_column(String(2), default="fi")
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # The widget's look and page-type patterns: {"title", "color", "page_patterns": [{pattern, type}]}.
+    widget: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -1,0 +1,446 @@
+"""Conversations and messages. Every user-visible write is one function that also announces itself
+(chat.events); the request's transaction commits, then the frames go out.
+
+Sequence numbers: each message takes `conversations.last_seq + 1` by an UPDATE … RETURNING in the
+same transaction as its INSERT, so numbers are dense and ordered per conversation on SQLite and
+PostgreSQL alike (the UPDATE holds the row until the commit)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kohtaamo.auth.models import Membership, User
+from kohtaamo.chat import events, routing, texts
+from kohtaamo.chat.announce import announce
+from kohtaamo.chat.models import Author, Conversation, Forward, Message, Status, Team
+from kohtaamo.kit.clock import utcnow
+from kohtaamo.kit.errors import Conflict, Forbidden, Invalid, NotFound
+from kohtaamo.realtime.presence import Presence
+from kohtaamo.rules.models import Exposure, Outcome, Rule
+from kohtaamo.shops.directory import Site
+
+REPLAY_LIMIT = 500
+
+
+async def current(
+    session: AsyncSession, workspace_id: int, visitor_key: str
+) -> Conversation | None:
+    """The visitor's latest conversation (resolved ones included: the visitor may still rate it)."""
+    return (
+        await session.execute(
+            select(Conversation)
+            .where(
+                Conversation.workspace_id == workspace_id, Conversation.visitor_key == visitor_key
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, workspace_id: int, conversation_id: int) -> Conversation:
+    conv = await session.get(Conversation, conversation_id)
+    if conv is None or conv.workspace_id != workspace_id:
+        raise NotFound("no such conversation", field="conversation_id")
+    return conv
+
+
+async def _by_client_id(session: AsyncSession, conv_id: int, client_id: str) -> Message | None:
+    return (
+        await session.execute(
+            select(Message).where(
+                Message.conversation_id == conv_id, Message.client_id == client_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def append(
+    session: AsyncSession,
+    conv: Conversation,
+    *,
+    author: Author,
+    body: str,
+    author_id: int | None = None,
+    author_name: str = "",
+    note: bool = False,
+    client_id: str | None = None,
+    now: datetime | None = None,
+) -> Message:
+    now = now or utcnow()
+    seq = (
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conv.id)
+            .values(last_seq=Conversation.last_seq + 1)
+            .returning(Conversation.last_seq)
+        )
+    ).scalar_one()
+    msg = Message(
+        conversation_id=conv.id,
+        workspace_id=conv.workspace_id,
+        seq=seq,
+        author=author,
+        author_id=author_id,
+        author_name=author_name,
+        body=body,
+        note=note,
+        client_id=client_id,
+        search_text=body.casefold(),
+        created_at=now,
+    )
+    session.add(msg)
+    conv.last_seq = seq
+    conv.last_message_at = now
+    if not note:
+        conv.messages_count = (conv.messages_count or 0) + 1
+        conv.preview = body[:160]
+    await session.flush()
+    events.announce_message(session, conv, msg)
+    return msg
+
+
+async def _greeting(
+    session: AsyncSession, site: Site, visitor_key: str, exposure_id: int
+) -> tuple[Exposure, Rule]:
+    exp = await session.get(Exposure, exposure_id)
+    if (
+        exp is None
+        or exp.workspace_id != site.workspace_id
+        or exp.visitor_key != visitor_key
+        or exp.outcome != Outcome.fired
+    ):
+        raise Invalid("this exposure did not open a chat for this visitor", field="exposure_id")
+    rule = await session.get(Rule, exp.rule_id)
+    if rule is None:
+        raise Invalid("the rule of this exposure no longer exists", field="exposure_id")
+    return exp, rule
+
+
+def _rule_text(rule: Rule, variant: str | None, locale: str) -> str:
+    msgs: dict[str, str] = dict(rule.action.get("messages") or {})
+    for v in rule.variants or []:
+        if v.get("key") == variant and v.get("messages"):
+            msgs = dict(v["messages"])
+    return msgs.get(locale) or next(iter(msgs.values()), "")
+
+
+def _persona(rule: Rule) -> str:
+    persona = rule.action.get("persona") or {}
+    return str(persona.get("name") or persona.get("title") or rule.name)
+
+
+async def visitor_says(
+    session: AsyncSession,
+    *,
+    site: Site,
+    presence: Presence,
+    visitor_key: str,
+    visit_key: str,
+    body: str,
+    client_id: str,
+    exposure_id: int | None = None,
+    email: str | None = None,
+    customer_id: str | None = None,
+    snapshot: dict[str, Any] | None = None,
+) -> tuple[Conversation, Message, bool]:
+    """Store a visitor's message, opening (and routing) a conversation if none is going on.
+    Returns (conversation, message, duplicate): a re-sent client_id stores nothing."""
+    conv = await current(session, site.workspace_id, visitor_key)
+    if conv is not None:
+        seen = await _by_client_id(session, conv.id, client_id)
+        if seen is not None:
+            if seen.author != Author.visitor:
+                raise Conflict("client_id is already used in this conversation", field="client_id")
+            return conv, seen, True
+    now = utcnow()
+    if conv is None or conv.status == Status.resolved:
+        conv = await _open(
+            session,
+            site=site,
+            presence=presence,
+            visitor_key=visitor_key,
+            visit_key=visit_key,
+            exposure_id=exposure_id,
+            email=email,
+            customer_id=customer_id,
+            snapshot=snapshot,
+            now=now,
+        )
+        opened = True
+    else:
+        opened = False
+        if email and conv.lead_email is None and conv.assignee_id is None:
+            conv.lead_email = email
+    msg = await append(
+        session, conv, author=Author.visitor, body=body, client_id=client_id, now=now
+    )
+    if opened and conv.lead_email is None:
+        await routing.route(session, conv, presence=presence, now=now)
+    await announce(session, conv)
+    return conv, msg, False
+
+
+async def _open(
+    session: AsyncSession,
+    *,
+    site: Site,
+    presence: Presence,
+    visitor_key: str,
+    visit_key: str,
+    exposure_id: int | None,
+    email: str | None,
+    customer_id: str | None,
+    snapshot: dict[str, Any] | None,
+    now: datetime,
+) -> Conversation:
+    exp: Exposure | None = None
+    rule: Rule | None = None
+    if exposure_id is not None:
+        exp, rule = await _greeting(session, site, visitor_key, exposure_id)
+    online = (await presence.snapshot(site.workspace_id)).online
+    conv = Conversation(
+        workspace_id=site.workspace_id,
+        visitor_key=visitor_key,
+        visit_key=visit_key,
+        customer_id=customer_id or (exp.customer_id if exp else None),
+        status=Status.pending,
+        origin="rule" if rule else "visitor",
+        rule_id=rule.id if rule else None,
+        exposure_id=exp.id if exp else None,
+        variant=exp.variant if exp else None,
+        team_id=(rule.action.get("team_id") if rule else None),
+        context=(exp.context if exp and exp.context else snapshot),
+        locale=site.locale,
+        # With nobody online the message is a lead: it waits for an agent to pick it up.
+        lead_email=email if (email and online == 0) else None,
+        last_seq=0,
+        visitor_read_seq=0,
+        agent_read_seq=0,
+        messages_count=0,
+        preview="",
+        created_at=now,
+        last_message_at=now,
+    )
+    session.add(conv)
+    await session.flush()
+    if rule is not None:
+        await append(
+            session,
+            conv,
+            author=Author.bot,
+            body=_rule_text(rule, conv.variant, site.locale),
+            author_name=_persona(rule),
+            now=now,
+        )
+    return conv
+
+
+async def agent_says(
+    session: AsyncSession,
+    *,
+    conv: Conversation,
+    user: User,
+    body: str,
+    client_id: str,
+    note: bool = False,
+) -> tuple[Message, bool]:
+    seen = await _by_client_id(session, conv.id, client_id)
+    if seen is not None:
+        if seen.author_id != user.id:
+            raise Conflict("client_id is already used in this conversation", field="client_id")
+        return seen, True
+    now = utcnow()
+    msg = await append(
+        session,
+        conv,
+        author=Author.agent,
+        body=body,
+        author_id=user.id,
+        author_name=user.name,
+        note=note,
+        client_id=client_id,
+        now=now,
+    )
+    if not note:
+        if conv.first_response_at is None:
+            conv.first_response_at = now
+        if conv.assignee_id is None and conv.status != Status.resolved:
+            # Answering an unassigned chat (a lead, the queue) takes it.
+            await routing.assign(session, conv, user_id=user.id, now=now)
+        conv.agent_read_seq = max(conv.agent_read_seq, msg.seq)
+    await session.flush()
+    await announce(session, conv)
+    return msg, False
+
+
+async def messages_after(
+    session: AsyncSession, conv: Conversation, after: int, *, notes: bool, limit: int = REPLAY_LIMIT
+) -> list[Message]:
+    q = (
+        select(Message)
+        .where(Message.conversation_id == conv.id, Message.seq > after)
+        .order_by(Message.seq)
+        .limit(limit)
+    )
+    if not notes:
+        q = q.where(Message.note.is_(False))
+    return list((await session.execute(q)).scalars())
+
+
+async def mark_read(session: AsyncSession, conv: Conversation, *, by: Author, seq: int) -> None:
+    seq = min(max(seq, 0), conv.last_seq)
+    if by == Author.visitor:
+        if seq <= conv.visitor_read_seq:
+            return
+        conv.visitor_read_seq = seq
+    else:
+        if seq <= conv.agent_read_seq:
+            return
+        conv.agent_read_seq = seq
+    await session.flush()
+    frame = {"type": "read", "conversation_id": conv.id, "seq": seq, "by": str(by)}
+    events.announce_to_agents(session, conv.workspace_id, frame)
+    if by != Author.visitor:
+        events.announce_to_visitor(session, conv, frame)
+
+
+async def rate(
+    session: AsyncSession, conv: Conversation, *, value: str, comment: str | None
+) -> None:
+    if conv.status != Status.resolved:
+        raise Conflict("a conversation can be rated once it is closed", field="conversation_id")
+    conv.rating = value
+    conv.rating_comment = comment or None
+    conv.rated_at = utcnow()
+    await session.flush()
+    await announce(session, conv)
+
+
+async def resolve(
+    session: AsyncSession, conv: Conversation, *, user: User, presence: Presence
+) -> Conversation:
+    if conv.status == Status.resolved:
+        return conv
+    now = utcnow()
+    conv.status = Status.resolved
+    conv.resolved_at = now
+    conv.queued_at = None
+    await append(
+        session,
+        conv,
+        author=Author.system,
+        body=texts.line(conv.locale, "closed", user.name),
+        now=now,
+    )
+    await routing.drain(session, conv.workspace_id, presence=presence, now=now)
+    await announce(session, conv)
+    return conv
+
+
+async def reopen(session: AsyncSession, conv: Conversation, *, user: User) -> Conversation:
+    if conv.status != Status.resolved:
+        return conv
+    now = utcnow()
+    conv.resolved_at = None
+    conv.rating = None
+    conv.rating_comment = None
+    await routing.assign(session, conv, user_id=user.id, now=now)
+    await append(
+        session,
+        conv,
+        author=Author.system,
+        body=texts.line(conv.locale, "reopened", user.name),
+        now=now,
+    )
+    await announce(session, conv)
+    return conv
+
+
+async def count_open(session: AsyncSession, workspace_id: int) -> int:
+    return int(
+        (
+            await session.execute(
+                select(func.count())
+                .select_from(Conversation)
+                .where(
+                    Conversation.workspace_id == workspace_id,
+                    Conversation.status != Status.resolved,
+                )
+            )
+        ).scalar_one()
+    )
+
+
+def check_member_of(conv: Conversation, workspace_ids: set[int]) -> None:
+    if conv.workspace_id not in workspace_ids:
+        raise Forbidden("not a member of this conversation's workspace", field="conversation_id")
+
+
+async def forward(
+    session: AsyncSession,
+    conv: Conversation,
+    *,
+    by: User,
+    presence: Presence,
+    to_user_id: int | None = None,
+    to_team_id: int | None = None,
+    note: str = "",
+) -> Forward:
+    """Hand a conversation to a colleague (who may take it beyond capacity: a person chose them)
+    or to a team (routed inside the team, else queued for it). Recorded: forwards are a KPI."""
+    if (to_user_id is None) == (to_team_id is None):
+        raise Invalid("give exactly one of to_user_id and to_team_id", field="to_user_id")
+    if conv.status == Status.resolved:
+        raise Conflict("a closed conversation cannot be forwarded", field="conversation_id")
+    now = utcnow()
+    target = ""
+    if to_user_id is not None:
+        if to_user_id == conv.assignee_id:
+            raise Invalid("the conversation is already theirs", field="to_user_id")
+        user = await session.get(User, to_user_id)
+        if user is None or not await is_member(session, conv.workspace_id, to_user_id):
+            raise Invalid("no such agent in this workspace", field="to_user_id")
+        await routing.assign(session, conv, user_id=to_user_id, now=now)
+        target = user.name
+    else:
+        team = await session.get(Team, to_team_id)
+        if team is None or team.workspace_id != conv.workspace_id:
+            raise Invalid("no such team in this workspace", field="to_team_id")
+        conv.team_id = team.id
+        conv.assignee_id = None
+        await routing.route(session, conv, presence=presence, now=now, strict_team=True)
+        target = team.name
+    row = Forward(
+        conversation_id=conv.id,
+        workspace_id=conv.workspace_id,
+        from_user_id=by.id,
+        to_user_id=to_user_id,
+        to_team_id=to_team_id,
+        note=note,
+        at=now,
+    )
+    session.add(row)
+    await append(
+        session,
+        conv,
+        author=Author.system,
+        body=texts.line(conv.locale, "forwarded", by.name, target),
+        now=now,
+    )
+    await routing.drain(session, conv.workspace_id, presence=presence, now=now)
+    await announce(session, conv)
+    return row
+
+
+async def is_member(session: AsyncSession, workspace_id: int, user_id: int) -> bool:
+    found = await session.execute(
+        select(Membership.user_id).where(
+            Membership.workspace_id == workspace_id, Membership.user_id == user_id
+        )
+    )
+    return found.first() is not None

@@ -1,0 +1,156 @@
+"""One live socket's outbound side: frames from the hub and the socket's own answers, in order,
+with every conversation's messages delivered once each and without gaps.
+
+Everything a socket sends goes through `Stream.pump`, one task: the hub's frames, acks and
+replays. Per conversation it keeps the highest sequence number sent. A replayed or live message at
+or below it is dropped (already seen); one above `sent + 1` means frames were missed (a full
+inbox, a Redis hiccup, the race between subscribing and reading history), so the gap is read from
+the database first. A client that says "after N" therefore gets exactly N+1, N+2, … once each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from kohtaamo.chat import service
+from kohtaamo.chat.events import message_frame
+from kohtaamo.chat.models import Conversation
+from kohtaamo.chat.switchboard import Switchboard
+from kohtaamo.kit import jsonx
+from kohtaamo.realtime.hub import Inbox
+
+log = logging.getLogger(__name__)
+# Close codes (4000-4999 are the application's own).
+BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, TOO_MANY = 4400, 4401, 4403, 4429
+LAGGING = 4408  # the socket fell behind; the client reconnects and resynchronises
+
+Allowed = Callable[[int], Awaitable[Conversation | None]]
+
+
+class Stream:
+    def __init__(self, ws: WebSocket, board: Switchboard, *, notes: bool, allowed: Allowed) -> None:
+        self.ws = ws
+        self.board = board
+        self.notes = notes  # agents see internal notes; visitors never do
+        self.allowed = allowed  # the conversation, if this socket may read it
+        self.inbox = Inbox()
+        self.local: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.sent: dict[int, int] = {}  # conversation id -> highest seq sent (once synced)
+        self.topics: list[str] = []
+
+    async def subscribe(self, topic: str) -> None:
+        await self.board.hub.subscribe(topic, self.inbox)
+        self.topics.append(topic)
+
+    async def close(self) -> None:
+        for topic in self.topics:
+            with contextlib.suppress(Exception):
+                await self.board.hub.unsubscribe(topic, self.inbox)
+
+    def say(self, frame: dict[str, Any]) -> None:
+        """Queue a frame of this socket's own (ack, error, sync request) behind what is queued."""
+        self.local.put_nowait(frame)
+
+    async def pump(self) -> None:
+        hub_get: asyncio.Task[bytes] | None = None
+        local_get: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            while True:
+                hub_get = hub_get or asyncio.ensure_future(self.inbox.get())
+                local_get = local_get or asyncio.ensure_future(self.local.get())
+                done, _ = await asyncio.wait(
+                    (hub_get, local_get), return_when=asyncio.FIRST_COMPLETED
+                )
+                if local_get in done:
+                    await self._local(local_get.result())
+                    local_get = None
+                if hub_get in done:
+                    raw = hub_get.result()
+                    hub_get = None
+                    if self.inbox.lagging:
+                        await self.ws.close(LAGGING, "too far behind; reconnect and sync")
+                        return
+                    await self._hub(raw)
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            return  # the socket closed under us; the reader ends the connection
+        finally:
+            for task in (hub_get, local_get):
+                if task is not None:
+                    task.cancel()
+
+    async def _local(self, frame: dict[str, Any]) -> None:
+        if frame["type"] == "_sync":
+            await self._replay(frame["conversation_id"], frame["after"])
+            return
+        if frame["type"] == "_follow":
+            # A conversation this socket just opened: deliver it from the start, in order.
+            self.sent.setdefault(frame["conversation_id"], 0)
+            return
+        await self._send_bytes(jsonx.dumps(frame))
+
+    async def _hub(self, raw: bytes) -> None:
+        if raw.startswith(b'{"type":"message"'):
+            frame = jsonx.loads(raw)
+            cid = frame["conversation_id"]
+            if cid in self.sent:
+                seq = frame["seq"]
+                if seq <= self.sent[cid]:
+                    return
+                if seq > self.sent[cid] + 1:
+                    await self._replay(cid, self.sent[cid])
+                    if seq <= self.sent[cid]:
+                        return
+                self.sent[cid] = seq
+        await self._send_bytes(raw)
+
+    async def _replay(self, conversation_id: int, after: int) -> None:
+        conv = await self.allowed(conversation_id)
+        if conv is None:
+            await self._send_bytes(
+                jsonx.dumps(
+                    {
+                        "type": "error",
+                        "code": "not_found",
+                        "field": "conversation_id",
+                        "message": "no such conversation",
+                    }
+                )
+            )
+            return
+        after = max(after, 0)
+        self.sent[conversation_id] = max(self.sent.get(conversation_id, 0), after)
+        async with self.board.maker() as session:
+            # last_seq first: every message up to it is committed (seq and row commit together),
+            # so the reads below see all of them; a visitor's view skips notes, so this, not the
+            # last message sent, says where they are.
+            fresh = await session.get(Conversation, conversation_id)
+            last = fresh.last_seq if fresh else 0
+            while True:
+                rows = await service.messages_after(
+                    session, conv, self.sent[conversation_id], notes=self.notes
+                )
+                for msg in rows:
+                    await self._send_bytes(jsonx.dumps(message_frame(msg)))
+                    self.sent[conversation_id] = msg.seq
+                if len(rows) < service.REPLAY_LIMIT:
+                    break
+        self.sent[conversation_id] = max(self.sent[conversation_id], last)
+        await self._send_bytes(
+            jsonx.dumps(
+                {
+                    "type": "synced",
+                    "conversation_id": conversation_id,
+                    "last_seq": self.sent[conversation_id],
+                }
+            )
+        )
+
+    async def _send_bytes(self, data: bytes) -> None:
+        if self.ws.application_state != WebSocketState.CONNECTED:
+            raise ConnectionError("socket closed")
+        await self.ws.send_text(data.decode())
