@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kohtaamo.auth import service as auth
 from kohtaamo.auth.models import Role
+from kohtaamo.chat import canned
 from kohtaamo.config import Settings
 from kohtaamo.rules import service as rules
 from kohtaamo.shops import service as shops
@@ -50,4 +51,5 @@ async def seed(session: AsyncSession, settings: Settings) -> DemoInfo:
             await auth.add_member(session, workspace_id=ws.id, user=user, role=Role(role))
     # Every ready template: the ten problem moments and the sales stages (skips installed ones).
     await rules.install_templates(session, workspace_id=ws.id, slugs=None, locale=ws.locale)
+    await canned.install_starters(session, ws.id)
     return DemoInfo(ws.id, ws.site_key, [(e, p, r) for e, p, r, _, _ in LOGINS])

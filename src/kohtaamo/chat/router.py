@@ -3,7 +3,7 @@ replies, teams, agents' settings; and the widget's public config."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import PlainTextResponse
@@ -14,7 +14,9 @@ from kohtaamo.auth.models import Role, User
 from kohtaamo.bus import publish
 from kohtaamo.chat import agents, canned, routing, service, transcripts
 from kohtaamo.chat.announce import announce
-from kohtaamo.chat.models import Team
+from kohtaamo.chat.events import iso
+from kohtaamo.chat.models import Conversation, Team
+from kohtaamo.chat.queue import position
 from kohtaamo.chat.schemas import (
     AgentRead,
     AgentUpdate,
@@ -31,10 +33,12 @@ from kohtaamo.chat.schemas import (
     WidgetConfig,
     WidgetSettings,
 )
-from kohtaamo.chat.switchboard import Switchboard
+from kohtaamo.chat.switchboard import Switchboard, snapshot_of
+from kohtaamo.contacts.service import get_facts
 from kohtaamo.kit import jsonx
 from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from kohtaamo.rules.models import Rule
 from kohtaamo.shops.models import Workspace
 from kohtaamo.shops.service import WorkspaceChanged
 from kohtaamo.web.deps import DB
@@ -68,18 +72,34 @@ async def list_conversations(
         before=before,
         limit=limit,
     )
-    return ConversationPage(
-        items=[ConversationRead.model_validate(r) for r in rows], next_before=nxt
-    )
+    return ConversationPage(items=await _read_all(db, rows), next_before=nxt)
+
+
+async def _read_all(db: DB, rows: list[Conversation]) -> list[ConversationRead]:
+    """The inbox's rows with the assignee's name and the queue place, as the socket sends them."""
+    ids = {r.assignee_id for r in rows if r.assignee_id}
+    names: dict[int, str] = {}
+    if ids:
+        found = await db.execute(select(User.id, User.name).where(User.id.in_(ids)))
+        names = {int(uid): str(name) for uid, name in found.all()}
+    out = []
+    for r in rows:
+        read = ConversationRead.model_validate(r)
+        read.assignee_name = names.get(r.assignee_id) if r.assignee_id else None
+        read.queue_position = await position(db, r) if r.queued_at else None
+        out.append(read)
+    return out
+
+
+async def _read(db: DB, conv: Conversation) -> ConversationRead:
+    return (await _read_all(db, [conv]))[0]
 
 
 @router.get("/conversations/{conversation_id}")
 async def get_conversation(
     conversation_id: ConvId, access: MemberAccess, db: DB
 ) -> ConversationRead:
-    return ConversationRead.model_validate(
-        await service.get(db, access.workspace_id, conversation_id)
-    )
+    return await _read(db, await service.get(db, access.workspace_id, conversation_id))
 
 
 @router.get("/conversations/{conversation_id}/messages")
@@ -93,6 +113,46 @@ async def list_messages(
     conv = await service.get(db, access.workspace_id, conversation_id)
     rows = await service.messages_after(db, conv, after, notes=True, limit=limit)
     return [MessageRead.model_validate(m) for m in rows]
+
+
+@router.get("/conversations/{conversation_id}/context")
+async def conversation_context(
+    conversation_id: ConvId, access: MemberAccess, db: DB, request: Request
+) -> dict[str, Any]:
+    """What the agent sees beside the chat: the visit now and when the chat opened, the
+    customer's earlier orders, and the rule that opened it."""
+    conv = await service.get(db, access.workspace_id, conversation_id)
+    board = _board(request)
+    live = snapshot_of(
+        await board.visit_snapshot(conv.workspace_id, conv.visitor_key, conv.visit_key)
+    )
+    customer_id = conv.customer_id or (live or {}).get("customer_id")
+    facts = (
+        await get_facts(db, workspace_id=conv.workspace_id, customer_id=customer_id)
+        if customer_id
+        else None
+    )
+    rule = await db.get(Rule, conv.rule_id) if conv.rule_id else None
+    return {
+        "conversation_id": conv.id,
+        "visitor_id": conv.visitor_key,
+        "visit_id": conv.visit_key,
+        "customer_id": customer_id,
+        "lead_email": conv.lead_email,
+        "opened": conv.context,
+        "live": live,
+        "customer": None
+        if facts is None
+        else {
+            "orders": facts.orders,
+            "lifetime_value": facts.lifetime_value,
+            "currency": facts.currency,
+            "last_order_at": iso(facts.last_order_at),
+        },
+        "rule": None
+        if rule is None
+        else {"id": rule.id, "name": rule.name, "goal": rule.goal, "variant": conv.variant},
+    }
 
 
 @router.post("/conversations/{conversation_id}/assign")
@@ -109,7 +169,7 @@ async def assign(
     await routing.assign(db, conv, user_id=user_id)
     await routing.drain(db, access.workspace_id, presence=_board(request).presence)
     await announce(db, conv)
-    return ConversationRead.model_validate(conv)
+    return await _read(db, conv)
 
 
 @router.post("/conversations/{conversation_id}/forward")
@@ -126,7 +186,7 @@ async def forward(
         to_team_id=body.to_team_id,
         note=body.note,
     )
-    return ConversationRead.model_validate(conv)
+    return await _read(db, conv)
 
 
 @router.post("/conversations/{conversation_id}/resolve")
@@ -135,14 +195,14 @@ async def resolve(
 ) -> ConversationRead:
     conv = await service.get(db, access.workspace_id, conversation_id)
     await service.resolve(db, conv, user=access.principal.user, presence=_board(request).presence)
-    return ConversationRead.model_validate(conv)
+    return await _read(db, conv)
 
 
 @router.post("/conversations/{conversation_id}/reopen")
 async def reopen(conversation_id: ConvId, access: MemberAccess, db: DB) -> ConversationRead:
     conv = await service.get(db, access.workspace_id, conversation_id)
     await service.reopen(db, conv, user=access.principal.user)
-    return ConversationRead.model_validate(conv)
+    return await _read(db, conv)
 
 
 @router.get("/conversations/{conversation_id}/export")

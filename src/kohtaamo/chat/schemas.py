@@ -144,6 +144,10 @@ class ConversationRead(BaseModel):
     resolved_at: datetime | None
     rating: str | None
     rating_comment: str | None
+    agent_read_seq: int
+    visitor_read_seq: int
+    assignee_name: str | None = None
+    queue_position: int | None = None
 
 
 class ConversationPage(BaseModel):

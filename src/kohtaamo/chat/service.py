@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kohtaamo.auth.models import Membership, User
-from kohtaamo.chat import events, routing, texts
+from kohtaamo.chat import events, lines, routing
 from kohtaamo.chat.announce import announce
 from kohtaamo.chat.models import Author, Conversation, Forward, Message, Status, Team
 from kohtaamo.kit.clock import utcnow
@@ -334,7 +334,7 @@ async def resolve(
         session,
         conv,
         author=Author.system,
-        body=texts.line(conv.locale, "closed", user.name),
+        body=lines.line(conv.locale, "closed", user.name),
         now=now,
     )
     await routing.drain(session, conv.workspace_id, presence=presence, now=now)
@@ -354,7 +354,7 @@ async def reopen(session: AsyncSession, conv: Conversation, *, user: User) -> Co
         session,
         conv,
         author=Author.system,
-        body=texts.line(conv.locale, "reopened", user.name),
+        body=lines.line(conv.locale, "reopened", user.name),
         now=now,
     )
     await announce(session, conv)
@@ -429,7 +429,7 @@ async def forward(
         session,
         conv,
         author=Author.system,
-        body=texts.line(conv.locale, "forwarded", by.name, target),
+        body=lines.line(conv.locale, "forwarded", by.name, target),
         now=now,
     )
     await routing.drain(session, conv.workspace_id, presence=presence, now=now)

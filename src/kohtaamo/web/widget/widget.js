@@ -10,27 +10,27 @@
   const HOST = new URL(script.src, location.href).origin;
   const KEY_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
   const TYPE_RE = /^(custom:[a-z0-9][a-z0-9_.-]{0,63}|[a-z][a-z_]{0,39})$/;
+  const HTTP_RE = /^https?:\/\//i;
   const PAGE_TYPES = ["product", "category", "cart", "checkout", "faq", "landing", "search", "account", "other"];
-  const API_METHODS = ["track", "identify", "open", "close"];
 
   const TEXT = {
     fi: {
-      title: "Asiakaspalvelu", open: "Avaa chat", close: "Sulje chat", you: "Sinä",
+      title: "Asiakaspalvelu", open: "Avaa chat", close: "Sulje chat", you: "Sinä", log: "Keskustelu",
       input: "Viesti", placeholder: "Kirjoita viesti…", send: "Lähetä", email: "Sähköpostiosoitteesi",
       offline: "Emme ole juuri nyt paikalla. Jätä viesti, niin vastaamme sähköpostitse.",
       leadThanks: "Kiitos! Vastaamme sähköpostitse.", typing: "kirjoittaa…", read: "Luettu",
-      queue: (n) => `Olet jonossa sijalla ${n}`, unread: " uutta viestiä", log: "Keskustelu",
+      queue: (n) => `Olet jonossa sijalla ${n}`, unread: " uutta viestiä", failed: "Viestiä ei voitu lähettää.",
       rateQ: "Miten onnistuimme?", good: "Hyvä", bad: "Huono", comment: "Kommentti (vapaaehtoinen)",
-      rateSend: "Lähetä arvio", rateThanks: "Kiitos palautteesta!", failed: "Viestiä ei voitu lähettää.",
+      rateSend: "Lähetä arvio", rateThanks: "Kiitos palautteesta!",
     },
     en: {
-      title: "Customer service", open: "Open chat", close: "Close chat", you: "You",
+      title: "Customer service", open: "Open chat", close: "Close chat", you: "You", log: "Conversation",
       input: "Message", placeholder: "Write a message…", send: "Send", email: "Your email address",
       offline: "We are not online right now. Leave a message and we will reply by email.",
       leadThanks: "Thanks! We will reply by email.", typing: "is typing…", read: "Read",
-      queue: (n) => `You are number ${n} in the queue`, unread: " new messages", log: "Conversation",
+      queue: (n) => `You are number ${n} in the queue`, unread: " new messages", failed: "The message could not be sent.",
       rateQ: "How did we do?", good: "Good", bad: "Bad", comment: "Comment (optional)",
-      rateSend: "Send rating", rateThanks: "Thanks for your feedback!", failed: "The message could not be sent.",
+      rateSend: "Send rating", rateThanks: "Thanks for your feedback!",
     },
   };
 
@@ -55,20 +55,19 @@
         delete mem[k];
         return;
       }
-    } catch (e) { /* fall through to memory */ }
+    } catch (e) { /* fall back to memory */ }
     mem[k] = v;
   }
   function load(k, dflt) {
     try { const v = getRaw(k); return v == null ? dflt : JSON.parse(v); } catch (e) { return dflt; }
   }
   const save = (k, v) => setRaw(k, v == null ? null : JSON.stringify(v));
+  const list = (k) => { const v = load(k, []); return Array.isArray(v) ? v : []; };
 
   function uuid() {
     const c = window.crypto;
-    if (c && c.randomUUID) return c.randomUUID();
-    const b = new Uint8Array(16);
-    if (c && c.getRandomValues) c.getRandomValues(b);
-    else for (let i = 0; i < 16; i++) b[i] = Math.random() * 256;
+    if (c.randomUUID) return c.randomUUID(); // secure contexts only
+    const b = c.getRandomValues(new Uint8Array(16));
     b[6] = (b[6] & 15) | 64;
     b[8] = (b[8] & 63) | 128;
     const h = Array.from(b, (x) => (x + 256).toString(16).slice(1)).join("");
@@ -91,10 +90,8 @@
   }
 
   /* ---------- config ---------- */
-  const htmlLang = (document.documentElement.lang || "").toLowerCase();
-  const cfg = { locale: htmlLang.startsWith("fi") ? "fi" : "en", title: "", color: "", page_patterns: [], agents_online: null };
-  let cfgLoaded = false;
-  let cfgRetry = 30e3;
+  const cfg = { locale: /^fi/i.test(document.documentElement.lang) ? "fi" : "en", title: "", color: "", page_patterns: [], agents_online: null };
+  let cfgLoaded = false, cfgRetry = 30e3;
   const L = () => TEXT[cfg.locale] || TEXT.fi;
 
   async function loadConfig() {
@@ -102,43 +99,32 @@
       const res = await fetch(`${HOST}/api/v1/widget/config?site_key=${encodeURIComponent(SITE)}`, { credentials: "omit" });
       if (!res.ok) throw new Error(String(res.status));
       const c = await res.json();
-      Object.assign(cfg, c, { locale: c.locale === "en" || c.locale === "fi" ? c.locale : "fi" });
+      Object.assign(cfg, c, { locale: TEXT[c.locale] ? c.locale : "fi" });
       if (!Array.isArray(cfg.page_patterns)) cfg.page_patterns = [];
       cfgLoaded = true;
       applyConfig();
     } catch (e) {
-      setTimeout(loadConfig, cfgRetry); // tracking goes on meanwhile with the <html lang> locale
+      setTimeout(loadConfig, cfgRetry); // tracking goes on meanwhile, in the <html lang> locale
       cfgRetry = Math.min(cfgRetry * 2, 600e3);
     }
   }
 
-  function globRe(p) {
-    return new RegExp("^" + String(p).split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
-  }
+  const globRe = (p) => new RegExp("^" + p.split("*").map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*") + "$");
   function pageType(path) {
-    const own = script.getAttribute("data-page-type") || (document.body && document.body.getAttribute("data-kohtaamo-page"));
+    const own = script.getAttribute("data-page-type") || document.body.getAttribute("data-kohtaamo-page");
     if (PAGE_TYPES.includes(own)) return own;
-    for (const p of cfg.page_patterns) {
-      if (p && typeof p.pattern === "string" && globRe(p.pattern).test(path)) return PAGE_TYPES.includes(p.type) ? p.type : "other";
-    }
-    return "other";
+    const hit = cfg.page_patterns.find((p) => p && typeof p.pattern === "string" && globRe(p.pattern).test(path));
+    return hit ? (PAGE_TYPES.includes(hit.type) ? hit.type : "other") : "other";
   }
 
   /* ---------- event queue and delivery ---------- */
   const QKEY = "kohtaamo.queue";
-  const queue = () => { const q = load(QKEY, []); return Array.isArray(q) ? q : []; };
-  let inFlight = false;
-  let flushTimer = 0;
-  let blockedUntil = 0;
-  let backoff = 0;
-  let warned = false;
+  let inFlight = false, flushTimer = 0, blockedUntil = 0, backoff = 0, warned = false;
 
   function enqueue(type, props, ts) {
-    // The visit is stored with each event: a batch carries exactly one visit id.
+    // Each event keeps its visit: one batch carries one visit id.
     const ev = { id: uuid(), type, ts: ts || Date.now(), props, visit: visitId(true) };
-    const q = queue();
-    q.push(ev);
-    save(QKEY, q.slice(-500));
+    save(QKEY, list(QKEY).concat(ev).slice(-500));
     schedule(300);
     return ev.id;
   }
@@ -156,7 +142,7 @@
   }
   function drop(evs) {
     const ids = new Set(evs.map((e) => e.id));
-    save(QKEY, queue().filter((e) => !ids.has(e.id)));
+    save(QKEY, list(QKEY).filter((e) => !ids.has(e.id)));
   }
   const post = (path, body) => fetch(HOST + path, {
     method: "POST", body, credentials: "omit", keepalive: false, mode: "cors",
@@ -165,26 +151,23 @@
   function retryAfter(res) {
     const h = res && res.headers.get("Retry-After"); // readable only if the server exposes it
     if (!h) return 0;
-    const ms = isNaN(h) ? Date.parse(h) - Date.now() : Number(h) * 1000;
+    const ms = isNaN(h) ? Date.parse(h) - Date.now() : h * 1000;
     return Math.min(Math.max(ms || 0, 0), 3600e3);
   }
 
   async function flush() {
     flushTimer = 0;
-    if (inFlight) return;
-    const q = queue();
-    if (!q.length) return;
+    const q = list(QKEY);
+    if (inFlight || !q.length) return;
     if (Date.now() < blockedUntil) return schedule(0);
     const { visit, evs } = batchOf(q);
-    let res = null;
-    let retry = true;
+    let res = null, retry = true;
     inFlight = true;
     try {
       res = await post("/api/v1/track", wire(visit, evs));
       if (res.ok) {
         retry = false;
         drop(evs);
-        backoff = 0;
         handleAnswer(await res.json().catch(() => null), true);
       } else if (res.status < 500 && res.status !== 408 && res.status !== 429) {
         retry = false;
@@ -192,13 +175,9 @@
       }
     } catch (e) { /* network error: retried below */ }
     inFlight = false;
-    if (retry) {
-      backoff = Math.min(backoff ? backoff * 2 : 1000, 60e3);
-      blockedUntil = Date.now() + Math.max(Math.min(backoff * (0.75 + Math.random() * 0.5), 60e3), retryAfter(res));
-    } else {
-      blockedUntil = 0;
-    }
-    if (queue().length) schedule(0);
+    backoff = retry ? Math.min(backoff ? backoff * 2 : 1000, 60e3) : 0;
+    blockedUntil = retry ? Date.now() + Math.max(Math.min(backoff * (0.75 + Math.random() / 2), 60e3), retryAfter(res)) : 0;
+    if (list(QKEY).length) schedule(0);
   }
 
   // A refused batch would be refused forever: drop it (on 422 only the events listed as bad).
@@ -206,23 +185,19 @@
     const detail = ((await res.json().catch(() => null)) || {}).detail || {};
     const listed = Array.isArray(detail.errors) ? detail.errors.map((x) => x && x.index) : [detail.index];
     const bad = listed.filter((i) => Number.isInteger(i) && i >= 0 && i < evs.length).map((i) => evs[i]);
-    if (!warned) {
-      warned = true;
-      console.warn(`Kohtaamo: tracking refused (${res.status})`, detail.message || "");
-    }
+    if (!warned) console.warn(`Kohtaamo: tracking refused (${res.status})`, detail.message || "");
+    warned = true;
     drop(res.status === 422 && bad.length ? bad : evs);
   }
 
   function beacon() {
-    if (!navigator.sendBeacon) return;
-    let q = queue();
-    let budget = 60000; // browsers cap pending beacon bytes at 64 KiB
-    while (q.length) {
+    let q = list(QKEY), budget = 60000; // browsers cap pending beacon bytes at 64 KiB
+    while (q.length && navigator.sendBeacon) {
       const { visit, evs } = batchOf(q);
       const json = wire(visit, evs);
       if ((budget -= json.length) < 0) break;
       let ok = false;
-      try { ok = navigator.sendBeacon(HOST + "/api/v1/track", new Blob([json], { type: "text/plain;charset=UTF-8" })); } catch (e) { /* keep */ }
+      try { ok = navigator.sendBeacon(HOST + "/api/v1/track", new Blob([json], { type: "text/plain;charset=UTF-8" })); } catch (e) { /* kept */ }
       if (!ok) break;
       drop(evs);
       q = q.filter((e) => !evs.includes(e));
@@ -230,8 +205,7 @@
   }
 
   /* ---------- decisions: actions now, and when to ask again ---------- */
-  let checkTimer = 0;
-  let answers = 0;
+  let checkTimer = 0, answers = 0;
   function handleAnswer(a, fromTrack) {
     if (!a || typeof a !== "object") return;
     if (fromTrack) answers++;
@@ -243,34 +217,27 @@
   async function decide(again) {
     checkTimer = 0;
     const seen = answers;
-    let retry = !again;
+    let retry = again !== true;
     try {
       const res = await post("/api/v1/decide", JSON.stringify({ site_key: SITE, visitor_id: vid, visit_id: visitId(false) }));
-      if (res.ok) {
-        const a = await res.json();
-        if (seen === answers) handleAnswer(a, false); // a track answer since then is fresher
-        return;
-      }
+      if (res.ok) return void (seen === answers && handleAnswer(await res.json(), false)); // a newer track answer wins
       if (res.status < 500 && res.status !== 429) retry = false;
-    } catch (e) { /* retry once below */ }
+    } catch (e) { /* one retry below */ }
     if (retry && seen === answers && !checkTimer) checkTimer = setTimeout(() => decide(true), 30e3);
   }
 
   /* ---------- page views ---------- */
   const domReady = new Promise((r) => (document.body ? r() : document.addEventListener("DOMContentLoaded", () => r(), { once: true })));
-  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-  const base = Promise.all([domReady, Promise.race([loadConfig(), sleep(2500)])]);
-  let lastPath = location.pathname;
-  let lastUrl = document.referrer;
+  const base = Promise.all([domReady, Promise.race([loadConfig(), new Promise((r) => setTimeout(r, 2500))])]);
+  let lastPath = location.pathname, lastUrl = document.referrer;
 
   function pageView() {
-    const url = location.href, path = location.pathname, title = document.title.trim(), ts = Date.now();
-    const ref = lastUrl;
+    const url = location.href, path = location.pathname, title = document.title.trim(), ts = Date.now(), ref = lastUrl;
     lastUrl = url;
-    if (!/^https?:\/\//i.test(url)) return;
+    if (!HTTP_RE.test(url)) return;
     base.then(() => {
       const props = { url: url.slice(0, 2048), page_type: pageType(path) };
-      if (/^https?:\/\//i.test(ref)) props.referrer = ref.slice(0, 2048);
+      if (HTTP_RE.test(ref)) props.referrer = ref.slice(0, 2048);
       if (title) props.title = title.slice(0, 300);
       enqueue("page_view", props, ts);
     });
@@ -291,78 +258,47 @@
   addEventListener("popstate", onNav);
   addEventListener("pagehide", beacon);
   addEventListener("online", () => { blockedUntil = 0; schedule(0); });
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "hidden") beacon();
-    else sendRead();
-  });
+  document.addEventListener("visibilitychange", () => (document.visibilityState === "hidden" ? beacon() : sendRead()));
 
   /* ---------- chat state ---------- */
   let conv = load("kohtaamo.conv", null); // {id, seq}: the conversation and the highest seq seen
   if (!conv || conv.id == null || typeof conv.seq !== "number") conv = null;
-  const outbox = () => { const o = load("kohtaamo.outbox", []); return Array.isArray(o) ? o : []; };
-  let ui = null;
-  let isOpen = false;
-  let unread = 0;
-  let agentsOnline = null;
-  let actionMode = null;
-  let persona = null;
-  let assignee = "";
-  let exposure = null;
+  const OKEY = "kohtaamo.outbox", TKEY = "kohtaamo.transcript";
+  let ui = null, isOpen = false, unread = 0, agentsOnline = null, actionMode = null, persona = null, assignee = "";
+  let exposure = null, leadClient = null, rateChoice = null, rated = false, pendingRate = null;
+  let lastIncoming = 0, readSent = 0, typingAt = 0, typingOn = false, typingIdle = 0, typingHide = 0;
   const exposures = new Set();
-  let leadClient = null;
-  let rateChoice = null;
-  let rated = false;
-  let pendingRate = null;
-  let lastIncoming = 0;
-  let readSent = 0;
-  let typingAt = 0;
-  let typingOn = false;
-  let typingIdle = 0;
-  let typingHide = 0;
 
   const saveConv = () => save("kohtaamo.conv", conv);
-  // A short transcript so the conversation survives page loads; sync fetches only what is newer.
-  const transcript = () => { const t = load("kohtaamo.transcript", null); return t && conv && t.id === conv.id && Array.isArray(t.msgs) ? t.msgs : []; };
+  // A short transcript lets the conversation survive page loads; sync then fetches only what is newer.
+  function transcript() {
+    const t = load(TKEY, null);
+    return t && conv && t.id === conv.id && Array.isArray(t.msgs) ? t.msgs : [];
+  }
   function remember(m) {
     const msgs = transcript().filter((x) => x.seq !== m.seq);
     msgs.push({ seq: m.seq, author: m.author, author_name: m.author_name || null, body: m.body });
-    msgs.sort((a, b) => a.seq - b.seq);
-    save("kohtaamo.transcript", { id: conv.id, msgs: msgs.slice(-50) });
+    save(TKEY, { id: conv.id, msgs: msgs.sort((a, b) => a.seq - b.seq).slice(-50) });
   }
   function setConv(id) {
-    conv = { id, seq: 0 };
+    conv = id == null ? null : { id, seq: 0 };
     saveConv();
-    save("kohtaamo.transcript", null);
+    save(TKEY, null);
     rated = false;
     if (ui) ui.msgs().forEach((n) => n.dataset.seq && n.remove()); // they belonged to another conversation
   }
-  function clearConv() {
-    if (conv) setConv(null);
-    conv = null;
-    saveConv();
-    if (ui) { ui.rating.hidden = true; ui.queue.hidden = true; }
-    assignee = "";
-    setSub();
-  }
 
   /* ---------- socket ---------- */
-  let ws = null;
-  let sockReady = false;
-  let syncing = false;
-  let wsBackoff = 500;
-  let wsTimer = 0;
-  let pingTimer = 0;
+  let ws = null, sockReady = false, syncing = false, wsBackoff = 500, wsTimer = 0, pingTimer = 0;
 
   function connect() {
     if (ws || wsTimer) return;
     const q = new URLSearchParams({ site_key: SITE, visitor_id: vid, visit_id: visitId(false) });
-    let s;
-    try { s = new WebSocket(`${HOST.replace(/^http/, "ws")}/ws/visitor?${q}`); } catch (e) { return reconnect(); }
-    ws = s;
+    const s = (ws = new WebSocket(`${HOST.replace(/^http/, "ws")}/ws/visitor?${q}`));
     s.onopen = () => { pingTimer = setInterval(() => send({ type: "ping" }), 25e3); };
     s.onmessage = (e) => {
-      let f;
-      try { f = JSON.parse(e.data); } catch (x) { return; }
+      let f = null;
+      try { f = JSON.parse(e.data); } catch (x) { /* ignored */ }
       if (s === ws && f && typeof f === "object") onFrame(f);
     };
     s.onclose = () => {
@@ -370,12 +306,9 @@
       ws = null;
       sockReady = syncing = false;
       clearInterval(pingTimer);
-      reconnect();
+      wsTimer = setTimeout(() => { wsTimer = 0; connect(); }, wsBackoff * (0.75 + Math.random() / 2));
+      wsBackoff = Math.min(wsBackoff * 2, 30e3);
     };
-  }
-  function reconnect() {
-    wsTimer = setTimeout(() => { wsTimer = 0; connect(); }, wsBackoff * (0.75 + Math.random() * 0.5));
-    wsBackoff = Math.min(wsBackoff * 2, 30e3);
   }
   function send(f) {
     if (!ws || ws.readyState !== 1 || (!sockReady && f.type !== "ping")) return false;
@@ -383,8 +316,7 @@
     return true;
   }
   function requestSync() {
-    if (!conv || syncing) return;
-    syncing = send({ type: "sync", conversation_id: conv.id, after: conv.seq });
+    if (conv && !syncing) syncing = send({ type: "sync", conversation_id: conv.id, after: conv.seq });
   }
   const msgFrame = (o) => Object.assign({ type: "message" }, o);
 
@@ -414,9 +346,10 @@
       syncing = send({ type: "sync", conversation_id: c.id, after: conv.seq });
       onConversation(c);
     } else if (conv) {
-      clearConv(); // the conversation is gone
+      setConv(null); // the conversation is gone
+      onConversation({ id: null });
     }
-    outbox().forEach((o) => send(msgFrame(o))); // same client_id: the server stores each once
+    list(OKEY).forEach((o) => send(msgFrame(o))); // same client_id: the server stores each once
     if (pendingRate) rate();
     updateMode();
   }
@@ -428,18 +361,18 @@
     conv.seq = m.seq;
     saveConv();
     remember(m);
-    const n = (m.client_id && byClient(m.client_id)) || (m.author === "bot" && localRule(m.body));
-    if (n) sent(n, m.seq);
-    else append(m);
-    if (m.author !== "visitor") {
-      lastIncoming = m.seq;
-      showTyping(null);
-      if (!isOpen) badge(unread + 1);
-      sendRead();
-    }
+    // Already shown: restored from the transcript, or our own / the rule's message now stored.
+    const n = bySeq(m.seq) || (m.client_id && byClient(m.client_id)) || (m.author === "bot" && localRule(m.body));
+    if (n) return sent(n, m.seq);
+    append(m);
+    if (m.author === "visitor") return;
+    lastIncoming = m.seq;
+    showTyping(null);
+    if (!isOpen) badge(unread + 1);
+    sendRead();
   }
   function onAck(a) {
-    const item = outbox().find((o) => o.client_id === a.client_id);
+    const item = list(OKEY).find((o) => o.client_id === a.client_id);
     dropOutbox(a.client_id);
     if (a.conversation_id != null && (!conv || conv.id !== a.conversation_id)) setConv(a.conversation_id);
     const n = byClient(a.client_id);
@@ -461,50 +394,43 @@
     updateMode();
   }
   function onConversation(c) {
-    if (!c || c.id == null) return;
-    if (!conv || conv.id !== c.id) setConv(c.id);
-    if (typeof c.last_seq === "number" && c.last_seq > conv.seq) requestSync();
-    const a = c.assignee;
+    if (!c) return;
+    if (c.id != null && (!conv || conv.id !== c.id)) setConv(c.id);
+    if (conv && c.last_seq > conv.seq) requestSync();
+    const a = c.assignee, pos = c.queue_position;
     assignee = (a && typeof a === "object" ? a.name || a.display_name : a) || "";
     setSub();
     if (!ui) return;
-    const pos = c.queue_position;
     ui.queue.hidden = !(pos > 0);
     ui.queue.textContent = pos > 0 ? L().queue(pos) : "";
     if (c.status !== "resolved") rated = false;
     ui.rating.hidden = !(c.status === "resolved" && c.rating == null && !rated);
   }
-  function dropOutbox(cid) {
-    save("kohtaamo.outbox", outbox().filter((o) => o.client_id !== cid));
-  }
+  const dropOutbox = (cid) => save(OKEY, list(OKEY).filter((o) => o.client_id !== cid));
 
-  /* ---------- DOM helpers (textContent only: server and visitor text is never parsed as HTML) ---------- */
+  /* ---------- DOM (textContent only: server and visitor text is never parsed as HTML) ---------- */
   function el(tag, attrs, kids) {
     const n = document.createElement(tag);
-    for (const k in attrs || {}) {
-      const v = attrs[k];
+    for (const [k, v] of Object.entries(attrs || {})) {
       if (v == null || v === false) continue;
       if (k === "text") n.textContent = v;
-      else if (k === "class") n.className = v;
       else n.setAttribute(k, v === true ? "" : v);
     }
-    (kids || []).forEach((c) => c && n.append(c));
+    (kids || []).forEach((c) => n.append(c));
     return n;
   }
   function icon(d, cls) {
     const NS = "http://www.w3.org/2000/svg";
-    const s = document.createElementNS(NS, "svg");
-    const p = document.createElementNS(NS, "path");
-    for (const [k, v] of Object.entries({ viewBox: "0 0 24 24", "aria-hidden": "true", focusable: "false", class: cls || "k-ico" })) s.setAttribute(k, v);
+    const s = document.createElementNS(NS, "svg"), p = document.createElementNS(NS, "path");
+    const attrs = { viewBox: "0 0 24 24", "aria-hidden": "true", focusable: "false", class: "k-ico " + (cls || "") };
+    for (const [k, v] of Object.entries(attrs)) s.setAttribute(k, v);
     p.setAttribute("d", d);
     s.append(p);
     return s;
   }
-  const bound = []; // [node, attribute or "text", key]: re-applied when the locale changes
-  function tr(n, attr, key) {
-    bound.push([n, attr, key]);
-    return n;
-  }
+  const X = "M6 6l12 12M18 6L6 18";
+  const bound = []; // [node, attribute or "text", text key]: re-applied when the locale changes
+  const tr = (n, attr, key) => (bound.push([n, attr, key]), n);
   function localize() {
     for (const [n, attr, key] of bound) {
       const v = key === "title" ? cfg.title || L().title : L()[key];
@@ -512,7 +438,6 @@
     }
   }
 
-  /* ---------- UI ---------- */
   const uiReady = base.then(build).catch((e) => console.warn("Kohtaamo: chat unavailable", e));
 
   function build() {
@@ -520,33 +445,26 @@
     const shadow = host.attachShadow({ mode: "open" });
     const root = el("div", { class: "k-root", hidden: true });
     const link = el("link", { rel: "stylesheet", href: HOST + "/widget.css" });
-    link.onload = link.onerror = () => { root.hidden = false; }; // no flash of unstyled widget
+    link.onload = link.onerror = () => { root.hidden = false; }; // no flash of an unstyled widget
 
     const badgeEl = el("span", { class: "k-badge", id: "k-badge", "data-k": "badge", hidden: true });
-    const bubble = el("button", { type: "button", class: "k-bubble", "data-k": "bubble", "aria-expanded": "false", "aria-controls": "k-panel" }, [
-      icon("M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-4.9A8 8 0 1 1 21 12z", "k-ico k-ico-chat"),
-      icon("M6 6l12 12M18 6L6 18", "k-ico k-ico-close"),
-      badgeEl,
-    ]);
-    const title = el("h2", { class: "k-title", id: "k-title" });
+    const bubble = el("button", { type: "button", class: "k-bubble", "data-k": "bubble", "aria-expanded": "false", "aria-controls": "k-panel" },
+      [icon("M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-4.9A8 8 0 1 1 21 12z", "k-ico-chat"), icon(X, "k-ico-close"), badgeEl]);
     const sub = el("p", { class: "k-sub", hidden: true });
-    const closeBtn = el("button", { type: "button", class: "k-close", "data-k": "close" }, [icon("M6 6l12 12M18 6L6 18")]);
+    const closeBtn = el("button", { type: "button", class: "k-close", "data-k": "close" }, [icon(X)]);
     const log = el("div", { class: "k-log", role: "log", "aria-live": "polite", "data-k": "log", tabindex: "0" });
-    const typing = el("p", { class: "k-typing", "data-k": "typing", hidden: true });
-    const queueLine = el("p", { class: "k-queue", role: "status", "data-k": "queue", hidden: true });
-    const thanksLine = el("p", { class: "k-thanks", role: "status", "data-k": "thanks", hidden: true });
+    const line = (k, role) => el("p", { class: "k-" + k, "data-k": k, role, hidden: true });
 
     const rateBtn = (v, key, face) => tr(el("button", { type: "button", "data-rate": v, "aria-pressed": "false", text: face }), "aria-label", key);
-    const up = rateBtn("up", "good", "👍");
-    const down = rateBtn("down", "bad", "👎");
+    const up = rateBtn("up", "good", "👍"), down = rateBtn("down", "bad", "👎");
     const comment = el("textarea", { id: "k-comment", "data-k": "comment", maxlength: "1000", rows: "2" });
-    const rateSend = tr(el("button", { type: "button", class: "k-btn", "data-k": "rate-send", disabled: true }), "text", "rateSend");
+    const rateSend = el("button", { type: "button", class: "k-btn", "data-k": "rate-send", disabled: true });
     const rating = el("div", { class: "k-rating", "data-k": "rating", hidden: true }, [
       tr(el("p", { class: "k-rate-q" }), "text", "rateQ"),
       el("div", { class: "k-rate-btns" }, [up, down]),
       tr(el("label", { class: "k-vh", for: "k-comment" }), "text", "comment"),
       tr(comment, "placeholder", "comment"),
-      rateSend,
+      tr(rateSend, "text", "rateSend"),
     ]);
 
     const email = el("input", { type: "email", id: "k-email", "data-k": "email", autocomplete: "email", maxlength: "254" });
@@ -557,24 +475,22 @@
     ]);
     const input = el("textarea", { id: "k-input", "data-k": "input", rows: "1", maxlength: "4000", enterkeyhint: "send" });
     const sendBtn = el("button", { type: "submit", class: "k-send", "data-k": "send" }, [icon("M4 12l16-8-6 16-2.5-6.5L4 12z")]);
-    const form = el("form", { class: "k-form", "data-k": "form" }, [
-      offline,
-      el("div", { class: "k-compose" }, [tr(el("label", { class: "k-vh", for: "k-input" }), "text", "input"), tr(input, "placeholder", "placeholder"), sendBtn]),
-    ]);
-    const panel = el("div", { class: "k-panel", id: "k-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "k-title", "data-k": "panel", hidden: true }, [
-      el("div", { class: "k-head" }, [el("div", { class: "k-head-text" }, [tr(title, "text", "title"), sub]), closeBtn]),
-      log, typing, queueLine, rating, thanksLine, form,
-    ]);
-    tr(bubble, "aria-label", "open");
-    tr(closeBtn, "aria-label", "close");
-    tr(sendBtn, "aria-label", "send");
-    tr(log, "aria-label", "log");
+    const form = el("form", { class: "k-form", "data-k": "form" }, [offline, el("div", { class: "k-compose" }, [
+      tr(el("label", { class: "k-vh", for: "k-input" }), "text", "input"), tr(input, "placeholder", "placeholder"), sendBtn,
+    ])]);
+    ui = {
+      host, shadow, root, bubble, sub, log, rating, email, offline, input, badge: badgeEl,
+      typing: line("typing"), queue: line("queue", "status"), thanks: line("thanks", "status"),
+      msgs: () => Array.from(log.children),
+    };
+    const panel = (ui.panel = el("div", { class: "k-panel", id: "k-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "k-title", "data-k": "panel", hidden: true }, [
+      el("div", { class: "k-head" }, [el("div", { class: "k-head-text" }, [tr(el("h2", { class: "k-title", id: "k-title" }), "text", "title"), sub]), closeBtn]),
+      log, ui.typing, ui.queue, rating, ui.thanks, form,
+    ]));
+    [[bubble, "open"], [closeBtn, "close"], [sendBtn, "send"], [log, "log"]].forEach(([n, key]) => tr(n, "aria-label", key));
     root.append(panel, bubble);
     shadow.append(link, root);
     document.body.append(host);
-
-    ui = { host, shadow, root, bubble, badge: badgeEl, panel, sub, log, typing, queue: queueLine, thanks: thanksLine, rating, comment, rateSend, email, offline, input, form };
-    ui.msgs = () => Array.from(log.children);
 
     bubble.addEventListener("click", () => (isOpen ? close(true) : open(true)));
     closeBtn.addEventListener("click", () => close(true));
@@ -596,11 +512,9 @@
       rateSend.disabled = false;
     }));
     rateSend.addEventListener("click", () => {
-      if (!rateChoice) return;
-      pendingRate = { type: "rate", value: rateChoice };
-      if (comment.value.trim()) pendingRate.comment = comment.value.trim().slice(0, 1000);
-      rated = true;
-      rating.hidden = true;
+      const text = comment.value.trim().slice(0, 1000);
+      pendingRate = text ? { type: "rate", value: rateChoice, comment: text } : { type: "rate", value: rateChoice };
+      rated = rating.hidden = true;
       thanks(L().rateThanks);
       input.focus(); // the rating block is gone: keep focus inside the panel
       rate();
@@ -608,9 +522,9 @@
 
     applyConfig();
     // Restore what this visitor already has: the transcript and messages not yet acknowledged.
-    if (conv) transcript().forEach((m) => append(m));
-    outbox().forEach((o) => append({ author: "visitor", body: o.body, client_id: o.client_id }, "sending"));
-    if (conv || outbox().length) connect();
+    transcript().forEach((m) => append(m));
+    list(OKEY).forEach((o) => append({ author: "visitor", body: o.body, client_id: o.client_id }, "sending"));
+    if (conv || list(OKEY).length) connect();
   }
 
   function applyConfig() {
@@ -618,7 +532,7 @@
     if (!ui) return;
     localize();
     const c = cfg.color;
-    if (typeof c === "string" && c && window.CSS && CSS.supports("color", c)) {
+    if (typeof c === "string" && c && CSS.supports("color", c)) {
       // CSSOM custom properties are allowed under style-src without 'unsafe-inline'.
       ui.root.style.setProperty("--k-accent", c);
       ui.root.style.setProperty("--k-on-accent", isLight(c) ? "#111827" : "#ffffff");
@@ -633,7 +547,7 @@
       const v = parseInt(h.slice(i, i + 2), 16) / 255;
       return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
     });
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179; // dark text has more contrast
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179; // then dark text has more contrast
   }
   function setSub() {
     if (!ui) return;
@@ -641,10 +555,10 @@
     ui.sub.textContent = t;
     ui.sub.hidden = !t;
   }
-  const leaveMode = () => (actionMode ? actionMode === "leave_message" : agentsOnline === 0);
   function updateMode() {
     if (!ui) return;
-    const need = leaveMode() && !conv && !outbox().length && !leadClient;
+    const leave = actionMode ? actionMode === "leave_message" : agentsOnline === 0;
+    const need = leave && !conv && !list(OKEY).length && !leadClient;
     ui.offline.hidden = !need;
     ui.email.required = need;
     ui.email.disabled = !need;
@@ -664,19 +578,19 @@
 
   function append(m, state) {
     const mine = m.author === "visitor";
-    const kind = mine ? "k-me" : m.author === "system" ? "k-sys" : "k-them";
     const n = el("div", {
-      class: `k-msg ${kind}`, "data-k": "msg", "data-author": m.author, "data-seq": m.seq || null,
-      "data-client-id": m.client_id || null, "data-state": state || "sent", "data-local": state === "local" || null,
+      class: `k-msg ${mine ? "k-me" : m.author === "system" ? "k-sys" : "k-them"}`, "data-k": "msg", "data-author": m.author,
+      "data-seq": m.seq || null, "data-client-id": m.client_id || null, "data-state": state || "sent", "data-local": state === "local",
     });
     if (m.author !== "system") n.append(el("span", { class: "k-who", text: mine ? L().you : m.author_name || cfg.title || L().title }));
     n.append(el("div", { class: "k-text", text: String(m.body == null ? "" : m.body) }));
-    // Keep seq order even if a replayed message lands after a local one.
-    const later = m.seq ? ui.msgs().find((x) => x.dataset.seq && Number(x.dataset.seq) > m.seq) : null;
+    // Keep seq order even when a replayed message arrives after a newer one.
+    const later = m.seq ? ui.msgs().find((x) => x.dataset.seq > m.seq) : null;
     ui.log.insertBefore(n, later || null);
     ui.log.scrollTop = ui.log.scrollHeight;
     return n;
   }
+  const bySeq = (seq) => ui && ui.msgs().find((n) => Number(n.dataset.seq) === seq);
   const byClient = (cid) => ui && ui.msgs().find((n) => n.dataset.clientId === cid);
   const localRule = (body) => ui && ui.msgs().find((n) => n.dataset.local != null && n.lastChild.textContent === body);
   function sent(n, seq) {
@@ -687,7 +601,7 @@
   function markRead(seq) {
     if (!ui || typeof seq !== "number") return;
     ui.log.querySelectorAll(".k-read").forEach((x) => x.remove());
-    const mine = ui.msgs().filter((n) => n.dataset.author === "visitor" && n.dataset.seq && Number(n.dataset.seq) <= seq);
+    const mine = ui.msgs().filter((n) => n.dataset.author === "visitor" && n.dataset.seq && n.dataset.seq <= seq);
     mine.forEach((n) => { n.dataset.read = "1"; });
     if (mine.length) mine[mine.length - 1].append(el("span", { class: "k-read", text: L().read }));
   }
@@ -709,7 +623,7 @@
     persona = a.persona && typeof a.persona === "object" ? a.persona : null;
     setSub();
     append({ author: "bot", author_name: (persona && persona.name) || cfg.title || L().title, body: text }, "local");
-    open(false); // a rule must not move focus away from what the shopper is doing
+    open(false); // a rule must not pull focus away from what the shopper is doing
   }
 
   function open(focus) {
@@ -740,7 +654,7 @@
     const body = ui.input.value.trim();
     if (!body) return;
     const item = { client_id: uuid(), body: body.slice(0, 4000) };
-    if (!conv && exposure != null) item.exposure_id = exposure; // links the conversation to the rule
+    if (!conv && exposure != null) item.exposure_id = exposure; // links the new conversation to the rule
     if (!ui.offline.hidden) {
       if (!ui.email.reportValidity()) return;
       item.email = ui.email.value.trim();
@@ -748,21 +662,20 @@
     }
     exposure = null;
     ui.thanks.hidden = true;
-    save("kohtaamo.outbox", outbox().concat(item));
+    save(OKEY, list(OKEY).concat(item));
     append({ author: "visitor", body: item.body, client_id: item.client_id }, "sending");
     ui.input.value = "";
     stopTyping();
     updateMode();
-    if (!send(msgFrame(item))) connect(); // sent from the outbox on "ready"
+    if (!send(msgFrame(item))) connect(); // otherwise sent from the outbox on "ready"
   }
   function rate() {
     if (pendingRate && send(pendingRate)) pendingRate = null;
     else connect();
   }
   function typingInput() {
-    if (!conv) return;
     const now = Date.now();
-    if (now - typingAt > 3000 && send({ type: "typing", on: true })) {
+    if (conv && now - typingAt > 3000 && send({ type: "typing", on: true })) {
       typingAt = now;
       typingOn = true;
     }
@@ -784,29 +697,30 @@
   const api = {
     track(type, props) {
       if (typeof type !== "string" || !TYPE_RE.test(type)) return void console.warn("Kohtaamo.track: bad event type", type);
-      let json;
-      try { json = JSON.stringify(props == null ? {} : props); } catch (e) { json = ""; }
+      let json = "";
+      try { json = JSON.stringify(props == null ? {} : props); } catch (e) { /* refused below */ }
       if (!json.startsWith("{") || json.length > 4096) return void console.warn("Kohtaamo.track: props must be an object under 4 KiB");
       return enqueue(type, JSON.parse(json));
     },
     identify(customerId) {
+      if (customerId == null || customerId === "") return void console.warn("Kohtaamo.identify: customer id missing");
       return api.track("identify", { customer_id: String(customerId) });
     },
-    open() { open(true); },
-    close() { close(false); },
+    open: () => open(true),
+    close: () => close(false),
     q: [],
     visitorId: vid,
     ready: uiReady.then(() => api),
   };
   const run = (c) => {
     try {
-      if (Array.isArray(c) && API_METHODS.includes(c[0])) api[c[0]].apply(api, c.slice(1));
+      if (Array.isArray(c) && ["track", "identify", "open", "close"].includes(c[0])) api[c[0]](...c.slice(1));
     } catch (e) { console.warn("Kohtaamo:", e); }
   };
   const earlier = window.Kohtaamo && Array.isArray(window.Kohtaamo.q) ? window.Kohtaamo.q : [];
-  api.q.push = function () { Array.from(arguments).forEach(run); return 0; }; // late pushes run at once
+  api.q.push = (...calls) => (calls.forEach(run), 0); // a stub's late pushes run at once
   window.Kohtaamo = api;
   pageView();
   earlier.forEach(run);
-  if (queue().length) schedule(300); // events left over from an earlier page
+  if (list(QKEY).length) schedule(300); // events left over from an earlier page
 })();

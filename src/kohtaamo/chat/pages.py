@@ -1,0 +1,211 @@
+"""The agent console (inbox) and the canned-replies page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from kohtaamo.auth import service as auth
+from kohtaamo.auth.dependencies import optional_principal
+from kohtaamo.auth.models import Role
+from kohtaamo.auth.service import Principal
+from kohtaamo.chat import agents, canned, texts
+from kohtaamo.chat.models import Team
+from kohtaamo.chat.schemas import CannedReplyCreate, CannedReplyUpdate
+from kohtaamo.kit import jsonx
+from kohtaamo.kit.errors import AppError, NotFound
+from kohtaamo.shops.service import get_workspace
+from kohtaamo.web.deps import DB
+from kohtaamo.web.flash import pop_flash, set_flash
+from kohtaamo.web.templates import locale_of, render
+
+router = APIRouter(include_in_schema=False)
+WsId = Annotated[int, Path(ge=1)]
+
+
+async def _member(request: Request, db: DB, ws_id: int) -> tuple[Principal, Role] | Response:
+    p = await optional_principal(request, db)
+    if p is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    role = await auth.role_in(db, user_id=p.user.id, workspace_id=ws_id)
+    if role is None:
+        raise NotFound("no such workspace", field="workspace_id")
+    return p, role
+
+
+@router.get("/workspaces/{ws_id}/inbox")
+async def inbox(ws_id: WsId, request: Request, db: DB) -> Response:
+    m = await _member(request, db, ws_id)
+    if isinstance(m, Response):
+        return m
+    p, role = m
+    ws = await get_workspace(db, ws_id)
+    me = await agents.settings_of(db, ws_id, p.user.id)
+    board = request.app.state.chat
+    roster = await agents.team_view(db, ws_id, board.presence)
+    teams = (
+        await db.execute(select(Team).where(Team.workspace_id == ws_id).order_by(Team.name))
+    ).scalars()
+    replies = await canned.list_replies(db, ws_id)
+    locale = locale_of(request)
+    boot = {
+        "workspace_id": ws_id,
+        "user_id": p.user.id,
+        "name": p.user.name,
+        "csrf": p.auth.csrf_token,
+        "locale": locale,
+        "currency": ws.currency,
+        "status": me.status,
+        "capacity": me.capacity,
+        "agents": roster,
+        "teams": [{"id": t.id, "name": t.name} for t in teams],
+        "canned": [
+            {"shortcut": r.shortcut, "locale": r.locale, "title": r.title, "body": r.body}
+            for r in replies
+        ],
+        "texts": texts.for_script(locale),
+        "open": request.query_params.get("c"),
+    }
+    return render(
+        request,
+        "inbox.html",
+        user=p.user,
+        csrf=p.auth.csrf_token,
+        ws=ws,
+        role=role,
+        me=me,
+        # Inside <script type="application/json">, "<" as \u003c: no text can end the element.
+        boot=jsonx.dumps(boot).decode().replace("<", "\\u003c"),
+        wide=True,
+    )
+
+
+def _canned_path(ws_id: int) -> str:
+    return f"/workspaces/{ws_id}/canned-replies"
+
+
+@router.get("/workspaces/{ws_id}/canned-replies")
+async def canned_page(ws_id: WsId, request: Request, db: DB) -> Response:
+    m = await _member(request, db, ws_id)
+    if isinstance(m, Response):
+        return m
+    return await _render_canned(request, db, ws_id, *m)
+
+
+async def _render_canned(
+    request: Request,
+    db: DB,
+    ws_id: int,
+    p: Principal,
+    role: Role,
+    status: int = 200,
+    error: str | None = None,
+    field: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    carrier = Response()
+    flash = pop_flash(request, carrier, _canned_path(ws_id))
+    response = render(
+        request,
+        "canned.html",
+        status,
+        user=p.user,
+        csrf=p.auth.csrf_token,
+        ws=await get_workspace(db, ws_id),
+        is_admin=role.at_least(Role.admin),
+        replies=await canned.list_replies(db, ws_id),
+        flash=flash,
+        error=error,
+        field=field,
+        values=values or {},
+    )
+    response.raw_headers.extend(h for h in carrier.raw_headers if h[0] == b"set-cookie")
+    return response
+
+
+@router.post("/workspaces/{ws_id}/canned-replies")
+async def canned_create(ws_id: WsId, request: Request, db: DB) -> Response:
+    m = await _member(request, db, ws_id)
+    if isinstance(m, Response):
+        return m
+    p, role = m
+    if not role.at_least(Role.admin):
+        return await _render_canned(request, db, ws_id, p, role, 403, error="canned.admins")
+    form = await request.form()
+    if form.get("starters"):
+        await canned.install_starters(db, ws_id)
+        response = RedirectResponse(_canned_path(ws_id), status_code=303)
+        set_flash(response, _canned_path(ws_id), notice="canned.saved")
+        return response
+    values = {k: str(form.get(k) or "") for k in ("shortcut", "locale", "title", "body")}
+    try:
+        data = CannedReplyCreate.model_validate(values)
+        await canned.create_reply(db, workspace_id=ws_id, data=data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "body"
+        return await _render_canned(
+            request,
+            db,
+            ws_id,
+            p,
+            role,
+            422,
+            error=f"{name}: {err['msg']}",
+            field=name,
+            values=values,
+        )
+    except AppError as exc:
+        return await _render_canned(
+            request,
+            db,
+            ws_id,
+            p,
+            role,
+            exc.status,
+            error=exc.message,
+            field=exc.field,
+            values=values,
+        )
+    response = RedirectResponse(_canned_path(ws_id), status_code=303)
+    set_flash(response, _canned_path(ws_id), notice="canned.saved")
+    return response
+
+
+@router.post("/workspaces/{ws_id}/canned-replies/{reply_id}")
+async def canned_change(
+    ws_id: WsId, reply_id: Annotated[int, Path(ge=1)], request: Request, db: DB
+) -> Response:
+    m = await _member(request, db, ws_id)
+    if isinstance(m, Response):
+        return m
+    p, role = m
+    if not role.at_least(Role.admin):
+        return await _render_canned(request, db, ws_id, p, role, 403, error="canned.admins")
+    row = await canned.get_reply(db, ws_id, reply_id)
+    form = await request.form()
+    if form.get("delete"):
+        await canned.delete_reply(db, row)
+        notice = "canned.deleted"
+    else:
+        values = {k: str(form.get(k) or "") for k in ("shortcut", "title", "body")}
+        try:
+            await canned.update_reply(db, row, CannedReplyUpdate.model_validate(values))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else "body"
+            return await _render_canned(
+                request, db, ws_id, p, role, 422, error=f"{name}: {err['msg']}", field=name
+            )
+        except AppError as exc:
+            return await _render_canned(
+                request, db, ws_id, p, role, exc.status, error=exc.message, field=exc.field
+            )
+        notice = "canned.saved"
+    response = RedirectResponse(_canned_path(ws_id), status_code=303)
+    set_flash(response, _canned_path(ws_id), notice=notice)
+    return response
