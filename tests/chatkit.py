@@ -81,7 +81,9 @@ class Socket:
         while True:
             left = deadline - loop.time()
             if left <= 0:
-                raise AssertionError(f"no {type_} frame {match} within {timeout} s; saw {self.seen[-8:]}")
+                raise AssertionError(
+                    f"no {type_} frame {match} within {timeout} s; saw {self.seen[-8:]}"
+                )
             try:
                 frame = await self.recv(left)
             except TimeoutError:

@@ -185,7 +185,9 @@ async def test_nobody_online_leaves_a_lead(app: FastAPI, client: httpx.AsyncClie
         assert items[0]["queued_at"] is None
 
 
-async def test_bad_frames_get_errors_naming_the_field(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_bad_frames_get_errors_naming_the_field(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     shop = await f.shop(app, client)
     async with ck.serve(app) as host:
         visitor = await ck.visitor(host, shop, ck.new_visitor())
@@ -200,7 +202,9 @@ async def test_bad_frames_get_errors_naming_the_field(app: FastAPI, client: http
         await visitor.conn.send("not json")
         err = await visitor.expect("error")
         assert err["field"] == "frame"
-        await visitor.send({"type": "message", "client_id": "c-1234567x", "body": "ok", "email": "nope"})
+        await visitor.send(
+            {"type": "message", "client_id": "c-1234567x", "body": "ok", "email": "nope"}
+        )
         err = await visitor.expect("error")
         assert err["field"] == "email"
         # The socket still works after all that.
@@ -223,7 +227,9 @@ async def test_message_flood_is_limited(app: FastAPI, client: httpx.AsyncClient)
         assert errors[0]["retry_after"] >= 1
 
 
-async def test_sockets_check_origin_site_and_session(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_sockets_check_origin_site_and_session(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     shop = await f.shop(app, client)
     async with ck.serve(app) as host:
         bad = await ck.visitor(host, shop, ck.new_visitor(), origin="https://evil.example")
@@ -250,7 +256,9 @@ async def test_sockets_check_origin_site_and_session(app: FastAPI, client: httpx
         assert info.value.rcvd.code == 4401  # type: ignore[attr-defined]
 
 
-async def test_agents_only_reach_their_own_workspaces(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_agents_only_reach_their_own_workspaces(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     mine = await f.shop(app, client, "Oma")
     theirs = await f.shop(app, client, "Toinen")
     token = await ck.cookie(app, mine.owner.user_id)
@@ -263,7 +271,9 @@ async def test_agents_only_reach_their_own_workspaces(app: FastAPI, client: http
         await agent.send({"type": "sync", "conversation_id": cid, "after": 0})
         err = await agent.expect("error")
         assert err["code"] == "not_found"
-        await agent.send({"type": "message", "conversation_id": cid, "client_id": uuid.uuid4().hex, "body": "x"})
+        await agent.send(
+            {"type": "message", "conversation_id": cid, "client_id": uuid.uuid4().hex, "body": "x"}
+        )
         err = await agent.expect("error")
         assert err["code"] == "not_found"
         assert all(x.get("body") != "Salainen" for x in agent.seen)
@@ -271,7 +281,9 @@ async def test_agents_only_reach_their_own_workspaces(app: FastAPI, client: http
             f"/api/v1/workspaces/{theirs.id}/conversations/{cid}", headers=mine.owner.headers
         )
         assert r.status_code == 404
-        r = await client.get(f"/api/v1/workspaces/{mine.id}/conversations/{cid}", headers=mine.owner.headers)
+        r = await client.get(
+            f"/api/v1/workspaces/{mine.id}/conversations/{cid}", headers=mine.owner.headers
+        )
         assert r.status_code == 404
 
 

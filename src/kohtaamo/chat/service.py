@@ -130,8 +130,10 @@ def _rule_text(rule: Rule, variant: str | None, locale: str) -> str:
 
 
 def _persona(rule: Rule) -> str:
+    # The rule's own name is internal ("Cart idle 90 s"): never shown to the visitor. Without a
+    # persona the widget shows its own title.
     persona = rule.action.get("persona") or {}
-    return str(persona.get("name") or persona.get("title") or rule.name)
+    return str(persona.get("name") or persona.get("title") or "")
 
 
 async def visitor_says(

@@ -55,7 +55,14 @@ class Answer:
 def _cors(headers: Mapping[str, str]) -> dict[str, str]:
     # The endpoint takes no cookies, so echoing the origin is safe; origins are checked per site.
     origin = headers.get("origin")
-    return {"access-control-allow-origin": origin, "vary": "Origin"} if origin else {}
+    if not origin:
+        return {}
+    # Retry-After is exposed so the widget can honour it when it backs off after a 429/503.
+    return {
+        "access-control-allow-origin": origin,
+        "access-control-expose-headers": "Retry-After",
+        "vary": "Origin",
+    }
 
 
 async def resolve_sender(

@@ -304,7 +304,7 @@
       "data-k": "msg", "data-author": m.author, "data-seq": m.seq || null, "data-state": state || null
     });
     var meta = el("div", { class: "meta" });
-    var who = m.note ? t("note") + " · " + (m.author_name || "") : (m.author === "visitor" ? t("visitor") : (m.author_name || (mine ? t("you") : "")));
+    var who = m.note ? t("note") + " · " + (m.author_name || "") : (m.author === "visitor" ? t("visitor") : (m.author_name || (m.author === "bot" ? t("opening") : (mine ? t("you") : ""))));
     meta.appendChild(el("span", { class: "who" }, who));
     meta.appendChild(el("time", null, state === "sending" ? t("sending") : time(m.at)));
     if (m.author !== "system") li.appendChild(meta);
