@@ -63,12 +63,12 @@ class Socket:
     async def send(self, frame: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(frame))
 
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.conn.recv(), timeout))
+    async def recv(self, wait: float = TIMEOUT) -> dict[str, Any]:
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.conn.recv(), wait))
         self.seen.append(frame)
         return frame
 
-    async def expect(self, type_: str, timeout: float = TIMEOUT, **match: Any) -> dict[str, Any]:
+    async def expect(self, type_: str, wait: float = TIMEOUT, **match: Any) -> dict[str, Any]:
         def fits(frame: dict[str, Any]) -> bool:
             return frame.get("type") == type_ and all(frame.get(k) == v for k, v in match.items())
 
@@ -77,12 +77,12 @@ class Socket:
                 del self.backlog[i]
                 return frame
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + wait
         while True:
             left = deadline - loop.time()
             if left <= 0:
                 raise AssertionError(
-                    f"no {type_} frame {match} within {timeout} s; saw {self.seen[-8:]}"
+                    f"no {type_} frame {match} within {wait} s; saw {self.seen[-8:]}"
                 )
             try:
                 frame = await self.recv(left)
@@ -108,6 +108,16 @@ class Socket:
 
     async def close(self) -> None:
         await self.conn.close()
+
+    async def closed_with(self) -> int:
+        """The close code the server ended this socket with."""
+        try:
+            await asyncio.wait_for(self.conn.recv(), TIMEOUT)
+        except websockets.ConnectionClosed as exc:
+            if exc.rcvd is None:
+                raise AssertionError("closed without a close frame") from exc
+            return int(exc.rcvd.code)
+        raise AssertionError("the socket stayed open")
 
 
 async def visitor(

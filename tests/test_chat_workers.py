@@ -84,20 +84,23 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    async def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "already running"
+    def _spawn(self) -> subprocess.Popen[bytes]:
         exe = shutil.which("kohtaamo", path=str(Path(sys.executable).parent)) or "kohtaamo"
         self.starts += 1
         with self.log.open("ab") as out:
             out.write(f"\n=== start {self.starts} ===\n".encode())
             out.flush()
             # The log goes to a file: an unread pipe fills up and blocks the server.
-            self.proc = subprocess.Popen(
+            return subprocess.Popen(
                 [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    async def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.proc = proc = self._spawn()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + START
         async with httpx.AsyncClient(base_url=self.base, timeout=2) as client:
@@ -105,13 +108,14 @@ class Worker:
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get("/readyz")).status_code == 200:
                         return
-                if self.proc.poll() is not None or loop.time() > deadline:
+                if proc.poll() is not None or loop.time() > deadline:
                     raise RuntimeError(f"worker {self.name} did not start:\n{self.tail()}")
                 await asyncio.sleep(0.1)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no cleanup, as when a machine dies."""
-        assert self.proc is not None and self.proc.poll() is None, "not running"
+        assert self.proc is not None, "never started"
+        assert self.proc.poll() is None, "not running"
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
 
