@@ -276,7 +276,7 @@ def messages(sock: ck.Socket) -> list[dict[str, Any]]:
 async def connected_agent(bag: Sockets, worker: Worker, token: str, team: Team) -> ck.Socket:
     # The Origin must be this worker's own public URL (KOHTAAMO_PUBLIC_BASE_URL).
     agent = bag.add(await ck.agent(worker.host, token, origin=worker.base))
-    ready = await agent.expect("ready", timeout=WAIT)
+    ready = await agent.expect("ready", WAIT)
     assert ready["workspaces"] == [team.workspace_id]
     assert ready["user_id"] == team.user_id
     return agent
@@ -306,34 +306,35 @@ async def test_visitor_on_one_worker_and_agent_on_another_talk_through_redis(
 
         vid = ck.new_visitor()
         visitor = bag.add(await ck.visitor(a.host, team.shop, vid))
-        hello = await visitor.expect("ready", timeout=WAIT)
+        hello = await visitor.expect("ready", WAIT)
         assert hello["conversation"] is None
         assert hello["agents_online"] == 1
 
         ack = await visitor.say("Hei, onko tätä kokoa 42?")
         cid = ack["conversation_id"]
         assert ack["seq"] == 1
-        got = await agent.expect("message", timeout=WAIT, conversation_id=cid, seq=ack["seq"])
+        got = await agent.expect("message", WAIT, conversation_id=cid, seq=ack["seq"])
         assert got["author"] == "visitor"
         assert got["body"] == "Hei, onko tätä kokoa 42?"
         assert got["workspace_id"] == team.workspace_id
-        notice = await agent.expect("notice", timeout=WAIT, conversation_id=cid)
+        notice = await agent.expect("notice", WAIT, conversation_id=cid)
         assert notice["user_id"] == team.user_id  # routed (on A) to the agent online on B
 
         # Typing, both ways across the workers.
         await visitor.send({"type": "typing", "on": True})
-        typing = await agent.expect("typing", timeout=WAIT, conversation_id=cid, author="visitor")
+        typing = await agent.expect("typing", WAIT, conversation_id=cid, author="visitor")
         assert typing["on"] is True
         await agent.send({"type": "typing", "conversation_id": cid, "on": True})
-        typing = await visitor.expect("typing", timeout=WAIT, conversation_id=cid)
+        typing = await visitor.expect("typing", WAIT, conversation_id=cid)
         assert typing["on"] is True
         assert typing["name"] == team.name
         await agent.send({"type": "typing", "conversation_id": cid, "on": False})
-        typing = await visitor.expect("typing", timeout=WAIT, conversation_id=cid, on=False)
+        typing = await visitor.expect("typing", WAIT, conversation_id=cid, on=False)
+        assert typing["author"] == "agent"
 
         reply = await agent.say("On, koko 42 löytyy.", conversation_id=cid)
         assert reply["seq"] == 2
-        heard = await visitor.expect("message", timeout=WAIT, seq=reply["seq"])
+        heard = await visitor.expect("message", WAIT, seq=reply["seq"])
         assert heard["author"] == "agent"
         assert heard["body"] == "On, koko 42 löytyy."
         assert heard["author_name"] == team.name
@@ -365,11 +366,11 @@ async def test_visitor_resyncs_after_its_worker_is_killed_and_restarted(
 
         vid = ck.new_visitor()
         visitor = bag.add(await ck.visitor(a.host, team.shop, vid))
-        await visitor.expect("ready", timeout=WAIT)
+        await visitor.expect("ready", WAIT)
         ack = await visitor.say("Tilaukseni on myöhässä")
         cid = ack["conversation_id"]
         first = await agent.say("Katson heti.", conversation_id=cid)
-        await visitor.expect("message", timeout=WAIT, seq=first["seq"])
+        await visitor.expect("message", WAIT, seq=first["seq"])
         await visitor.quiet(0.5)
         last_seen = max(m["seq"] for m in messages(visitor))
         assert last_seen == first["seq"] == 2
@@ -383,13 +384,13 @@ async def test_visitor_resyncs_after_its_worker_is_killed_and_restarted(
 
         await a.start()  # same port, same database, same Redis
         back = bag.add(await ck.visitor(a.host, team.shop, vid))
-        hello = await back.expect("ready", timeout=WAIT)
+        hello = await back.expect("ready", WAIT)
         assert hello["conversation"]["id"] == cid
         assert hello["conversation"]["last_seq"] == sent[-1]["seq"]
         assert hello["agents_online"] == 1
 
         await back.send({"type": "sync", "conversation_id": cid, "after": last_seen})
-        synced = await back.expect("synced", timeout=WAIT, conversation_id=cid)
+        synced = await back.expect("synced", WAIT, conversation_id=cid)
         assert synced["last_seq"] == sent[-1]["seq"]
         replayed = messages(back)
         assert [m["body"] for m in replayed] == ["Viesti 1", "Viesti 2", "Viesti 3"]
@@ -400,7 +401,7 @@ async def test_visitor_resyncs_after_its_worker_is_killed_and_restarted(
 
         # The restarted worker hears B live again, once.
         live = await agent.say("Vielä yksi asia", conversation_id=cid)
-        got = await back.expect("message", timeout=WAIT, seq=live["seq"])
+        got = await back.expect("message", WAIT, seq=live["seq"])
         assert got["body"] == "Vielä yksi asia"
         await back.quiet(1.0)
         assert [m["seq"] for m in messages(back)] == [3, 4, 5, 6]
@@ -408,7 +409,7 @@ async def test_visitor_resyncs_after_its_worker_is_killed_and_restarted(
         # And the visitor's own words from the restarted A reach the agent on B.
         mine = await back.say("Kiitos!")
         assert mine["seq"] == 7
-        heard = await agent.expect("message", timeout=WAIT, seq=7, conversation_id=cid)
+        heard = await agent.expect("message", WAIT, seq=7, conversation_id=cid)
         assert heard["body"] == "Kiitos!"
 
 
@@ -421,15 +422,15 @@ async def test_single_worker_restart_replays_history_and_keeps_client_ids_idempo
         agent = await connected_agent(bag, w, token, team)
         vid = ck.new_visitor()
         visitor = bag.add(await ck.visitor(w.host, team.shop, vid))
-        await visitor.expect("ready", timeout=WAIT)
+        await visitor.expect("ready", WAIT)
 
         first = await visitor.say("Ensimmäinen", client_id="client-restart-0001")
         cid = first["conversation_id"]
-        await agent.expect("message", timeout=WAIT, conversation_id=cid, seq=first["seq"])
+        await agent.expect("message", WAIT, conversation_id=cid, seq=first["seq"])
         reply = await agent.say("Vastaus", conversation_id=cid)
         second = await visitor.say("Toinen", client_id="client-restart-0002")
         assert [first["seq"], reply["seq"], second["seq"]] == [1, 2, 3]
-        await visitor.expect("message", timeout=WAIT, seq=reply["seq"])
+        await visitor.expect("message", WAIT, seq=reply["seq"])
 
         w.kill()
         await dropped(visitor)
@@ -437,12 +438,12 @@ async def test_single_worker_restart_replays_history_and_keeps_client_ids_idempo
         await w.start()
 
         back = bag.add(await ck.visitor(w.host, team.shop, vid))
-        hello = await back.expect("ready", timeout=WAIT)
+        hello = await back.expect("ready", WAIT)
         assert hello["conversation"]["id"] == cid
         assert hello["conversation"]["last_seq"] == 3
 
         await back.send({"type": "sync", "conversation_id": cid, "after": 0})
-        synced = await back.expect("synced", timeout=WAIT, conversation_id=cid)
+        synced = await back.expect("synced", WAIT, conversation_id=cid)
         assert synced["last_seq"] == 3
         assert [(m["seq"], m["author"], m["body"]) for m in messages(back)] == [
             (1, "visitor", "Ensimmäinen"),
@@ -470,7 +471,7 @@ async def test_single_worker_restart_replays_history_and_keeps_client_ids_idempo
         await dropped(back)
         await w.start()
         last = bag.add(await ck.visitor(w.host, team.shop, vid))
-        await last.expect("ready", timeout=WAIT)
+        await last.expect("ready", WAIT)
         third = await last.say("Kolmas", client_id="client-restart-0003")
         assert third["seq"] == 4
         fourth = await last.say("Neljäs")

@@ -99,6 +99,9 @@ def _run_server(host: str, port: int, *, workers: int = 1, log_level: str = "INF
         access_log=False,  # requests are counted in /metrics; KOHTAAMO_LOG_REQUESTS logs them
         proxy_headers=True,
         server_header=False,
+        ws_max_size=65_536,  # a chat frame is at most 16k characters; refuse megabyte frames early
+        # Chat frames are small: compressing each one costs more CPU than the bytes it saves.
+        ws_per_message_deflate=False,
     )
 
 

@@ -31,6 +31,10 @@ def agents_topic(workspace_id: int) -> str:
     return f"a:{workspace_id}"
 
 
+def conversation_topic(conversation_id: int) -> str:
+    return f"c:{conversation_id}"
+
+
 def visitor_topic(workspace_id: int, visitor_key: str) -> str:
     return f"v:{workspace_id}:{visitor_key}"
 
@@ -72,11 +76,19 @@ def public_view(
 
 
 def announce_message(session: AsyncSession, conv: Conversation, msg: Message) -> None:
+    """To the agents following the conversation (its assignee, whoever has it open); to every
+    agent while nobody has it (the inbox shows it to all); to the visitor unless it is a note."""
     frame = message_frame(msg)
-    topics = [agents_topic(conv.workspace_id)]
+    topics = [conversation_topic(conv.id)]
+    if conv.assignee_id is None:
+        topics.append(agents_topic(conv.workspace_id))
     if not msg.note:
         topics.append(visitor_topic(conv.workspace_id, conv.visitor_key))
     publish(session, ChatEvent(conv.workspace_id, tuple(topics), frame))
+
+
+def announce_to_followers(session: AsyncSession, conv: Conversation, frame: dict[str, Any]) -> None:
+    publish(session, ChatEvent(conv.workspace_id, (conversation_topic(conv.id),), frame))
 
 
 def announce_to_agents(session: AsyncSession, workspace_id: int, frame: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from kohtaamo.shops.models import Workspace
 
 
 async def lock(session: AsyncSession, workspace_id: int) -> None:
+    await session.flush()  # the counts below must see this transaction's own changes
     await session.execute(
         update(Workspace).where(Workspace.id == workspace_id).values(id=Workspace.id)
     )
@@ -52,14 +53,11 @@ def _pick(
     counts: dict[int, int],
     teams: dict[int, int | None],
     team: int | None,
-    *,
-    strict: bool = False,
 ) -> int | None:
     free = [a for a in agents if a.status == "online" and counts.get(a.user_id, 0) < a.capacity]
     if team is not None:
-        in_team = [a for a in free if teams.get(a.user_id) == team]
-        # The team first; anyone free if the whole team is busy or away beats a waiting customer.
-        free = in_team if strict else (in_team or free)
+        # A chat forwarded to a team waits for that team (that is why it was sent there).
+        free = [a for a in free if teams.get(a.user_id) == team]
     if not free:
         return None
     best = min(
@@ -79,7 +77,6 @@ async def route(
     *,
     presence: Presence,
     now: datetime | None = None,
-    strict_team: bool = False,
 ) -> int | None:
     """Assign a new conversation, or queue it. Returns the agent's id, or None when queued."""
     now = now or utcnow()
@@ -90,7 +87,6 @@ async def route(
         await open_counts(session, conv.workspace_id),
         await _teams(session, conv.workspace_id),
         conv.team_id,
-        strict=strict_team,
     )
     if user_id is None:
         conv.status = Status.pending

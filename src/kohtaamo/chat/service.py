@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kohtaamo.auth.models import Membership, User
 from kohtaamo.chat import events, lines, routing
@@ -49,6 +50,18 @@ async def get(session: AsyncSession, workspace_id: int, conversation_id: int) ->
     return conv
 
 
+async def assigned_to(session: AsyncSession, user_id: int, workspace_ids: list[int]) -> list[int]:
+    """The conversations an agent is handling now: their console follows these."""
+    rows = await session.execute(
+        select(Conversation.id).where(
+            Conversation.workspace_id.in_(workspace_ids),
+            Conversation.assignee_id == user_id,
+            Conversation.status != Status.resolved,
+        )
+    )
+    return [int(c) for c in rows.scalars()]
+
+
 async def _by_client_id(session: AsyncSession, conv_id: int, client_id: str) -> Message | None:
     return (
         await session.execute(
@@ -70,36 +83,50 @@ async def append(
     note: bool = False,
     client_id: str | None = None,
     now: datetime | None = None,
+    also: dict[str, Any] | None = None,
 ) -> Message:
+    """Store one message: one UPDATE takes the next seq (and moves the conversation's counters,
+    plus `also`), one INSERT stores the row. The hot path of every chat, so no ORM flush."""
     now = now or utcnow()
+    values: dict[str, Any] = {"last_seq": Conversation.last_seq + 1, "last_message_at": now}
+    if not note:
+        values["messages_count"] = Conversation.messages_count + 1
+        values["preview"] = body[:160]
+    values.update(also or {})
     seq = (
         await session.execute(
             update(Conversation)
             .where(Conversation.id == conv.id)
-            .values(last_seq=Conversation.last_seq + 1)
-            .returning(Conversation.last_seq)
+            .values(**values)
+            .returning(Conversation.last_seq, Conversation.messages_count)
+            .execution_options(synchronize_session=False)
         )
+    ).one()
+    row = {
+        "conversation_id": conv.id,
+        "workspace_id": conv.workspace_id,
+        "seq": seq[0],
+        "author": str(author),
+        "author_id": author_id,
+        "author_name": author_name,
+        "body": body,
+        "note": note,
+        "client_id": client_id,
+        "search_text": body.casefold(),
+        "created_at": now,
+    }
+    msg_id = (
+        await session.execute(insert(Message).values(**row).returning(Message.id))
     ).scalar_one()
-    msg = Message(
-        conversation_id=conv.id,
-        workspace_id=conv.workspace_id,
-        seq=seq,
-        author=author,
-        author_id=author_id,
-        author_name=author_name,
-        body=body,
-        note=note,
-        client_id=client_id,
-        search_text=body.casefold(),
-        created_at=now,
-    )
-    session.add(msg)
-    conv.last_seq = seq
-    conv.last_message_at = now
+    # The conversation object learns what the UPDATE wrote without writing it again.
+    set_committed_value(conv, "last_seq", seq[0])
+    set_committed_value(conv, "messages_count", seq[1])
+    set_committed_value(conv, "last_message_at", now)
     if not note:
-        conv.messages_count = (conv.messages_count or 0) + 1
-        conv.preview = body[:160]
-    await session.flush()
+        set_committed_value(conv, "preview", body[:160])
+    for key, value in (also or {}).items():
+        set_committed_value(conv, key, value)
+    msg = Message(id=msg_id, **row)
     events.announce_message(session, conv, msg)
     return msg
 
@@ -152,13 +179,11 @@ async def visitor_says(
 ) -> tuple[Conversation, Message, bool]:
     """Store a visitor's message, opening (and routing) a conversation if none is going on.
     Returns (conversation, message, duplicate): a re-sent client_id stores nothing."""
-    conv = await current(session, site.workspace_id, visitor_key)
-    if conv is not None:
-        seen = await _by_client_id(session, conv.id, client_id)
-        if seen is not None:
-            if seen.author != Author.visitor:
-                raise Conflict("client_id is already used in this conversation", field="client_id")
-            return conv, seen, True
+    conv, seen = await _current_and_seen(session, site.workspace_id, visitor_key, client_id)
+    if conv is not None and seen is not None:
+        if seen.author != Author.visitor:
+            raise Conflict("client_id is already used in this conversation", field="client_id")
+        return conv, seen, True
     now = utcnow()
     if conv is None or conv.status == Status.resolved:
         conv = await _open(
@@ -176,15 +201,44 @@ async def visitor_says(
         opened = True
     else:
         opened = False
-        if email and conv.lead_email is None and conv.assignee_id is None:
-            conv.lead_email = email
+    changed = opened
+    if email and not opened and conv.lead_email is None and conv.assignee_id is None:
+        conv.lead_email = email
+        changed = True
     msg = await append(
         session, conv, author=Author.visitor, body=body, client_id=client_id, now=now
     )
     if opened and conv.lead_email is None:
         await routing.route(session, conv, presence=presence, now=now)
-    await announce(session, conv)
+    if changed:
+        # A plain message in a going conversation changes nothing the message frame does not say.
+        await announce(session, conv)
     return conv, msg, False
+
+
+async def _current_and_seen(
+    session: AsyncSession, workspace_id: int, visitor_key: str, client_id: str
+) -> tuple[Conversation | None, Message | None]:
+    """The visitor's latest conversation and, in the same query, whether it holds `client_id`."""
+    seen_id = (
+        select(Message.id)
+        .where(Message.conversation_id == Conversation.id, Message.client_id == client_id)
+        .scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(Conversation, seen_id)
+            .where(
+                Conversation.workspace_id == workspace_id, Conversation.visitor_key == visitor_key
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    if row is None:
+        return None, None
+    conv, msg_id = row
+    return conv, (await session.get(Message, msg_id) if msg_id is not None else None)
 
 
 async def _open(
@@ -215,7 +269,6 @@ async def _open(
         rule_id=rule.id if rule else None,
         exposure_id=exp.id if exp else None,
         variant=exp.variant if exp else None,
-        team_id=(rule.action.get("team_id") if rule else None),
         context=(exp.context if exp and exp.context else snapshot),
         locale=site.locale,
         # With nobody online the message is a lead: it waits for an agent to pick it up.
@@ -257,6 +310,10 @@ async def agent_says(
             raise Conflict("client_id is already used in this conversation", field="client_id")
         return seen, True
     now = utcnow()
+    also: dict[str, Any] = {}
+    first = not note and conv.first_response_at is None
+    if first:
+        also["first_response_at"] = now
     msg = await append(
         session,
         conv,
@@ -267,16 +324,15 @@ async def agent_says(
         note=note,
         client_id=client_id,
         now=now,
+        also=also,
     )
-    if not note:
-        if conv.first_response_at is None:
-            conv.first_response_at = now
-        if conv.assignee_id is None and conv.status != Status.resolved:
-            # Answering an unassigned chat (a lead, the queue) takes it.
-            await routing.assign(session, conv, user_id=user.id, now=now)
-        conv.agent_read_seq = max(conv.agent_read_seq, msg.seq)
-    await session.flush()
-    await announce(session, conv)
+    changed = first
+    if not note and conv.assignee_id is None and conv.status != Status.resolved:
+        # Answering an unassigned chat (a lead, the queue) takes it.
+        await routing.assign(session, conv, user_id=user.id, now=now)
+        changed = True
+    if changed:
+        await announce(session, conv)
     return msg, False
 
 
@@ -306,7 +362,7 @@ async def mark_read(session: AsyncSession, conv: Conversation, *, by: Author, se
         conv.agent_read_seq = seq
     await session.flush()
     frame = {"type": "read", "conversation_id": conv.id, "seq": seq, "by": str(by)}
-    events.announce_to_agents(session, conv.workspace_id, frame)
+    events.announce_to_followers(session, conv, frame)
     if by != Author.visitor:
         events.announce_to_visitor(session, conv, frame)
 
@@ -415,7 +471,7 @@ async def forward(
             raise Invalid("no such team in this workspace", field="to_team_id")
         conv.team_id = team.id
         conv.assignee_id = None
-        await routing.route(session, conv, presence=presence, now=now, strict_team=True)
+        await routing.route(session, conv, presence=presence, now=now)
         target = team.name
     row = Forward(
         conversation_id=conv.id,

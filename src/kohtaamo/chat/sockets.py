@@ -216,7 +216,7 @@ async def _visitor_typing(board: Switchboard, site: Site, visitor: str, on: bool
     if conv is None or conv.status == Status.resolved:
         return
     frame = {"type": "typing", "conversation_id": conv.id, "on": on, "author": "visitor"}
-    await board.hub.publish(events.agents_topic(site.workspace_id), frame)
+    await board.hub.publish(events.conversation_topic(conv.id), frame)
 
 
 def _ack(conv: Conversation, msg: Any) -> dict[str, Any]:
@@ -268,9 +268,13 @@ async def agent_socket(ws: WebSocket) -> None:
             conv = await session.get(Conversation, conversation_id)
         return conv if conv is not None and conv.workspace_id in member else None
 
-    stream = Stream(ws, board, notes=True, allowed=allowed)
+    stream = Stream(ws, board, notes=True, allowed=allowed, agent_id=user.id)
     for wid in spaces:
         await stream.subscribe(events.agents_topic(wid))
+    async with board.maker() as session:
+        mine = await service.assigned_to(session, user.id, spaces)
+    for cid in mine:
+        await stream.subscribe(events.conversation_topic(cid))
     for wid in spaces:
         key = (wid, user.id)
         board.consoles[key] = board.consoles.get(key, 0) + 1
@@ -373,7 +377,7 @@ async def _agent_reader(
                     await board.hub.publish(
                         events.visitor_topic(conv.workspace_id, conv.visitor_key), out
                     )
-                    await board.hub.publish(events.agents_topic(conv.workspace_id), out)
+                    await board.hub.publish(events.conversation_topic(cid), out)
             elif kind == "read":
                 async with board.unit() as session:
                     conv = await _member_conv(session, frame.conversation_id, member)

@@ -9,7 +9,6 @@ the database first. A client that says "after N" therefore gets exactly N+1, N+2
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from kohtaamo.chat import service
-from kohtaamo.chat.events import message_frame
+from kohtaamo.chat.events import conversation_topic, message_frame
 from kohtaamo.chat.models import Conversation
 from kohtaamo.chat.switchboard import Switchboard
 from kohtaamo.kit import jsonx
@@ -33,19 +32,29 @@ Allowed = Callable[[int], Awaitable[Conversation | None]]
 
 
 class Stream:
-    def __init__(self, ws: WebSocket, board: Switchboard, *, notes: bool, allowed: Allowed) -> None:
+    def __init__(
+        self,
+        ws: WebSocket,
+        board: Switchboard,
+        *,
+        notes: bool,
+        allowed: Allowed,
+        agent_id: int | None = None,
+    ) -> None:
         self.ws = ws
         self.board = board
         self.notes = notes  # agents see internal notes; visitors never do
         self.allowed = allowed  # the conversation, if this socket may read it
+        self.agent_id = agent_id  # an agent follows what is assigned to them and what they open
         self.inbox = Inbox()
-        self.local: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.sent: dict[int, int] = {}  # conversation id -> highest seq sent (once synced)
-        self.topics: list[str] = []
+        self.topics: set[str] = set()
 
     async def subscribe(self, topic: str) -> None:
+        if topic in self.topics:
+            return
         await self.board.hub.subscribe(topic, self.inbox)
-        self.topics.append(topic)
+        self.topics.add(topic)
 
     async def close(self) -> None:
         for topic in self.topics:
@@ -54,38 +63,29 @@ class Stream:
 
     def say(self, frame: dict[str, Any]) -> None:
         """Queue a frame of this socket's own (ack, error, sync request) behind what is queued."""
-        self.local.put_nowait(frame)
+        self.inbox.put(frame)
 
     async def pump(self) -> None:
-        hub_get: asyncio.Task[bytes] | None = None
-        local_get: asyncio.Task[dict[str, Any]] | None = None
         try:
             while True:
-                hub_get = hub_get or asyncio.ensure_future(self.inbox.get())
-                local_get = local_get or asyncio.ensure_future(self.local.get())
-                done, _ = await asyncio.wait(
-                    (hub_get, local_get), return_when=asyncio.FIRST_COMPLETED
-                )
-                if local_get in done:
-                    await self._local(local_get.result())
-                    local_get = None
-                if hub_get in done:
-                    raw = hub_get.result()
-                    hub_get = None
-                    if self.inbox.lagging:
-                        await self.ws.close(LAGGING, "too far behind; reconnect and sync")
-                        return
-                    await self._hub(raw)
+                item = await self.inbox.get()
+                if self.inbox.lagging:
+                    await self.ws.close(LAGGING, "too far behind; reconnect and sync")
+                    return
+                if isinstance(item, bytes):
+                    await self._hub(item)
+                else:
+                    assert isinstance(item, dict)
+                    await self._local(item)
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             return  # the socket closed under us; the reader ends the connection
-        finally:
-            for task in (hub_get, local_get):
-                if task is not None:
-                    task.cancel()
 
     async def _local(self, frame: dict[str, Any]) -> None:
         if frame["type"] == "_sync":
-            await self._replay(frame["conversation_id"], frame["after"])
+            cid = frame["conversation_id"]
+            if self.agent_id is not None:
+                await self.subscribe(conversation_topic(cid))  # the console has it open
+            await self._replay(cid, frame["after"])
             return
         if frame["type"] == "_follow":
             # A conversation this socket just opened: deliver it from the start, in order.
@@ -106,6 +106,10 @@ class Stream:
                     if seq <= self.sent[cid]:
                         return
                 self.sent[cid] = seq
+        elif self.agent_id is not None and raw.startswith(b'{"type":"notice"'):
+            frame = jsonx.loads(raw)
+            if frame.get("user_id") == self.agent_id:
+                await self.subscribe(conversation_topic(frame["conversation_id"]))
         await self._send_bytes(raw)
 
     async def _replay(self, conversation_id: int, after: int) -> None:

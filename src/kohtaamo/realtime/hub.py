@@ -23,26 +23,28 @@ log = logging.getLogger(__name__)
 
 
 class Inbox:
-    """Frames waiting for one socket. A full inbox marks the socket as lagging: it is closed and
-    the client resynchronises from the database, instead of the server buffering without bound."""
+    """Frames waiting for one socket: encoded frames from the hub, and the socket's own items
+    (any other object) in the same queue, so one task sends everything in order. A full inbox
+    marks the socket as lagging: it is closed and the client resynchronises from the database,
+    instead of the server buffering without bound."""
 
     __slots__ = ("lagging", "queue")
 
     def __init__(self, size: int = 1000) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(size)
+        self.queue: asyncio.Queue[object] = asyncio.Queue(size)
         self.lagging = False
 
-    def put(self, frame: bytes) -> None:
+    def put(self, item: object) -> None:
         if self.lagging:
             return
         try:
-            self.queue.put_nowait(frame)
+            self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.lagging = True
             with contextlib.suppress(asyncio.QueueFull):
                 self.queue.put_nowait(b"")  # wakes the sender, which sees `lagging` and closes
 
-    async def get(self) -> bytes:
+    async def get(self) -> object:
         return await self.queue.get()
 
 

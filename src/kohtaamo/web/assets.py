@@ -49,10 +49,19 @@ def _serve(request: Request, name: str) -> Response:
     }
     if request.headers.get("if-none-match") == asset.etag:
         return Response(status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
+    if _accepts_gzip(request.headers.get("accept-encoding", "")):
         headers["Content-Encoding"] = "gzip"
         return Response(asset.gz, media_type=asset.media_type, headers=headers)
     return Response(asset.raw, media_type=asset.media_type, headers=headers)
+
+
+def _accepts_gzip(header: str) -> bool:
+    for part in header.split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            q = params.strip()
+            return not q.startswith("q=") or q.removeprefix("q=") not in ("0", "0.0", "0.00", "0.000")
+    return False
 
 
 @router.get("/widget.js")
