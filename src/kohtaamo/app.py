@@ -20,6 +20,7 @@ from kohtaamo.bus import Bus
 from kohtaamo.chat import pages as chat_pages
 from kohtaamo.chat import router as chat_router
 from kohtaamo.chat import sockets as chat_sockets
+from kohtaamo.chat.raw import chat_store
 from kohtaamo.chat.switchboard import Switchboard
 from kohtaamo.config import Settings, get_settings
 from kohtaamo.contacts.service import FactsCache
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter=limiter,
             live=live,
             directory=directory,
+            raw=chat_store(writer),
         )
         app.state.chat.wire()
         try:
@@ -132,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await ingestor.stop()
             await hub.close()
+            if app.state.chat.raw is not None:
+                await app.state.chat.raw.close()
             await live.close()
             await marks.close()
             await presence.close()

@@ -7,6 +7,7 @@ PostgreSQL alike (the UPDATE holds the row until the commit)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,14 @@ from kohtaamo.rules.models import Exposure, Outcome, Rule
 from kohtaamo.shops.directory import Site
 
 REPLAY_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    conv: Conversation
+    msg: Message
+    duplicate: bool
+    opened: bool  # this message opened the conversation
 
 
 async def current(
@@ -176,14 +185,14 @@ async def visitor_says(
     email: str | None = None,
     customer_id: str | None = None,
     snapshot: dict[str, Any] | None = None,
-) -> tuple[Conversation, Message, bool]:
+) -> Said:
     """Store a visitor's message, opening (and routing) a conversation if none is going on.
-    Returns (conversation, message, duplicate): a re-sent client_id stores nothing."""
+    A re-sent client_id stores nothing and answers with the first message."""
     conv, seen = await _current_and_seen(session, site.workspace_id, visitor_key, client_id)
     if conv is not None and seen is not None:
         if seen.author != Author.visitor:
             raise Conflict("client_id is already used in this conversation", field="client_id")
-        return conv, seen, True
+        return Said(conv, seen, duplicate=True, opened=False)
     now = utcnow()
     if conv is None or conv.status == Status.resolved:
         conv = await _open(
@@ -213,7 +222,7 @@ async def visitor_says(
     if changed:
         # A plain message in a going conversation changes nothing the message frame does not say.
         await announce(session, conv)
-    return conv, msg, False
+    return Said(conv, msg, duplicate=False, opened=opened)
 
 
 async def _current_and_seen(

@@ -26,7 +26,7 @@ from kohtaamo.chat.schemas import parse_agent_frame, parse_visitor_frame
 from kohtaamo.chat.stream import BAD_REQUEST, FORBIDDEN, TOO_MANY, UNAUTHORIZED, Stream
 from kohtaamo.chat.switchboard import Switchboard, snapshot_of
 from kohtaamo.kit import jsonx
-from kohtaamo.kit.errors import AppError, NotFound, RateLimited
+from kohtaamo.kit.errors import AppError, NotFound, RateLimited, Unavailable
 from kohtaamo.realtime.presence import AgentState
 from kohtaamo.shops.directory import Site
 
@@ -39,6 +39,7 @@ HEARTBEAT = 30.0  # presence entries live 90 s; a console refreshes them this of
 VISITOR_RATE, VISITOR_BURST = 0.5, 10
 AGENT_RATE, AGENT_BURST = 5.0, 30
 TYPING_EVERY = 1.0
+_UNAVAILABLE = Unavailable("the message could not be stored just now; it will be sent again")
 
 
 def _board(ws: WebSocket) -> Switchboard:
@@ -161,9 +162,22 @@ async def _visitor_reader(
                 await _limit(
                     board, f"chat:v:{site.workspace_id}:{visitor}", VISITOR_RATE, VISITOR_BURST
                 )
+                stored = None
+                if board.raw is not None and frame.email is None:
+                    stored = await board.raw.visitor_message(
+                        workspace_id=site.workspace_id,
+                        visitor_key=visitor,
+                        body=frame.body,
+                        client_id=frame.client_id,
+                    )
+                if stored is not None:
+                    if not stored.duplicate:
+                        await board.announce_stored(stored)
+                    stream.say(_ack_of(stored.conversation_id, stored.message))
+                    continue
                 state = await board.visit_snapshot(site.workspace_id, visitor, visit)
                 async with board.unit() as session:
-                    conv, msg, _dup = await service.visitor_says(
+                    said = await service.visitor_says(
                         session,
                         site=site,
                         presence=board.presence,
@@ -176,9 +190,12 @@ async def _visitor_reader(
                         customer_id=(state or {}).get("customer_id"),
                         snapshot=snapshot_of(state),
                     )
-                    ack = _ack(conv, msg)
-                stream.say({"type": "_follow", "conversation_id": conv.id})
-                stream.say(ack)
+                    if said.opened:
+                        # Queued before the commit publishes the message: with Redis the hub's
+                        # copy can come back before this line runs, and must find the new
+                        # conversation followed (else it goes out untracked and is sent twice).
+                        stream.say({"type": "_follow", "conversation_id": said.conv.id})
+                stream.say(_ack_of(said.conv.id, said.msg))
             elif kind == "typing":
                 now = time.monotonic()
                 if now - last_typing >= TYPING_EVERY or not frame.on:
@@ -208,6 +225,10 @@ async def _visitor_reader(
                 await ws.close(TOO_MANY, "too many frames")
                 return
             stream.say(_error(exc, client_id))
+        except Exception:
+            # Not stored, so not acknowledged: the client keeps it and sends it again.
+            log.exception("visitor frame failed")
+            stream.say(_error(_UNAVAILABLE, client_id))
 
 
 async def _visitor_typing(board: Switchboard, site: Site, visitor: str, on: bool) -> None:
@@ -219,11 +240,11 @@ async def _visitor_typing(board: Switchboard, site: Site, visitor: str, on: bool
     await board.hub.publish(events.conversation_topic(conv.id), frame)
 
 
-def _ack(conv: Conversation, msg: Any) -> dict[str, Any]:
+def _ack_of(conversation_id: int, msg: Any) -> dict[str, Any]:
     return {
         "type": "ack",
         "client_id": msg.client_id,
-        "conversation_id": conv.id,
+        "conversation_id": conversation_id,
         "seq": msg.seq,
         "id": msg.id,
         "at": events.iso(msg.created_at),
@@ -347,6 +368,22 @@ async def _agent_reader(
                 )
             elif kind == "message":
                 await _limit(board, f"chat:a:{user.id}", AGENT_RATE, AGENT_BURST)
+                stored = None
+                if board.raw is not None:
+                    stored = await board.raw.agent_message(
+                        workspaces=frozenset(member),
+                        conversation_id=frame.conversation_id,
+                        user_id=user.id,
+                        name=user.name,
+                        body=frame.body,
+                        client_id=frame.client_id,
+                        note=frame.note,
+                    )
+                if stored is not None:
+                    if not stored.duplicate:
+                        await board.announce_stored(stored)
+                    stream.say(_ack_of(stored.conversation_id, stored.message))
+                    continue
                 async with board.unit() as session:
                     conv = await _member_conv(session, frame.conversation_id, member)
                     msg, _dup = await service.agent_says(
@@ -357,7 +394,7 @@ async def _agent_reader(
                         client_id=frame.client_id,
                         note=frame.note,
                     )
-                    ack = _ack(conv, msg)
+                    ack = _ack_of(conv.id, msg)
                 stream.say(ack)
             elif kind == "typing":
                 now = time.monotonic()
@@ -400,6 +437,9 @@ async def _agent_reader(
             stream.say(_frame_error(exc) | ({"client_id": client_id} if client_id else {}))
         except AppError as exc:
             stream.say(_error(exc, client_id))
+        except Exception:
+            log.exception("agent frame failed")
+            stream.say(_error(_UNAVAILABLE, client_id))
 
 
 async def _member_conv(session: Any, conversation_id: int, member: set[int]) -> Conversation:

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kohtaamo.bus import Bus, discard
-from kohtaamo.chat import routing
+from kohtaamo.chat import events, routing
 from kohtaamo.chat.events import ChatEvent, LoadChanged
+from kohtaamo.chat.raw import ChatStore, Stored
 from kohtaamo.config import Settings
 from kohtaamo.kit.ratelimit import RateLimiter
 from kohtaamo.realtime.hub import Hub
@@ -36,6 +37,7 @@ class Switchboard:
     limiter: RateLimiter
     live: LiveStore
     directory: SiteDirectory
+    raw: ChatStore | None = None  # the one-message hot path on the raw driver (chat.raw)
     # Agent consoles open in this worker, per (workspace, user): presence ends with the last one.
     consoles: dict[tuple[int, int], int] = field(default_factory=dict)
 
@@ -62,6 +64,18 @@ class Switchboard:
     async def _recount(self, event: LoadChanged) -> None:
         async with self.maker() as session:
             await routing.refresh_presence(session, event.workspace_id, self.presence)
+
+    async def announce_stored(self, stored: Stored) -> None:
+        """The frames of a message stored on the raw path, as chat.events would publish them."""
+        msg = stored.message
+        frame = events.message_frame(msg)
+        await self.hub.publish(events.conversation_topic(stored.conversation_id), frame)
+        if stored.assignee_id is None:
+            await self.hub.publish(events.agents_topic(stored.workspace_id), frame)
+        if not msg.note:
+            await self.hub.publish(
+                events.visitor_topic(stored.workspace_id, stored.visitor_key), frame
+            )
 
     async def visit_snapshot(self, workspace_id: int, visitor: str, visit: str) -> State | None:
         return await self.live.get((workspace_id, visitor, visit))

@@ -114,6 +114,10 @@ class PostgresWriter:
                 )
             return self._pool
 
+    @property
+    def dsn(self) -> str:
+        return self._dsn
+
     async def pool(self) -> asyncpg.Pool:
         """The writer's connection pool, for other hot-path statements (the rule engine's)."""
         return await self._get_pool()

@@ -60,7 +60,12 @@ def _accepts_gzip(header: str) -> bool:
         name, _, params = part.strip().partition(";")
         if name.strip().lower() in ("gzip", "*"):
             q = params.strip()
-            return not q.startswith("q=") or q.removeprefix("q=") not in ("0", "0.0", "0.00", "0.000")
+            return not q.startswith("q=") or q.removeprefix("q=") not in (
+                "0",
+                "0.0",
+                "0.00",
+                "0.000",
+            )
     return False
 
 
