@@ -388,6 +388,12 @@
   function onError(f) {
     const n = f.client_id && byClient(f.client_id);
     if (!n) return console.warn("Kohtaamo:", f.code, f.message);
+    if (f.code === "unavailable" || f.code === "rate_limited") {
+      // Not stored yet, not refused: the same client_id goes again (stored once at most).
+      const item = list(OKEY).find((o) => o.client_id === f.client_id);
+      if (item) setTimeout(() => send(msgFrame(item)), Math.max(1, f.retry_after || 3) * 1000);
+      return;
+    }
     dropOutbox(f.client_id);
     n.dataset.state = "failed";
     n.append(el("p", { class: "k-err", text: f.message || L().failed }));
