@@ -86,7 +86,7 @@ def test_owner_installs_templates_edits_and_tries_a_rule(database_url: str) -> N
         page.get_by_role("button", name="Kirjaudu").click()
         page.wait_for_url(base + "/workspaces")
         page.goto(f"{base}/workspaces/{ws_id}")
-        page.get_by_role("link", name="Avaussäännöt").click()
+        page.get_by_role("main").get_by_role("link", name="Avaussäännöt").click()
         page.wait_for_url(f"{base}/workspaces/{ws_id}/rules")
         assert page.get_by_role("heading", name="Sääntöpohjat").is_visible()
         page.get_by_role("button", name="Asenna kaikki 17").click()

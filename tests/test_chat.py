@@ -310,3 +310,36 @@ async def test_close_and_rate(app: FastAPI, client: httpx.AsyncClient) -> None:
         again = await visitor.say("Vielä yksi kysymys")
         assert again["conversation_id"] != cid
         await asyncio.sleep(0)
+
+
+async def test_typing_and_read_receipts_cross_both_ways(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    shop = await f.shop(app, client)
+    token = await ck.cookie(app, shop.owner.user_id)
+    async with ck.serve(app) as host:
+        agent = await ck.agent(host, token)
+        await agent.expect("ready")
+        visitor = await ck.visitor(host, shop, ck.new_visitor())
+        await visitor.expect("ready")
+        cid = (await visitor.say("Hei"))["conversation_id"]
+        await agent.expect("notice", conversation_id=cid)
+        await visitor.send({"type": "typing", "on": True})
+        typing = await agent.expect("typing", conversation_id=cid)
+        assert typing["author"] == "visitor"
+        assert typing["on"] is True
+        await agent.send({"type": "typing", "conversation_id": cid, "on": True})
+        seen = await visitor.expect("typing")
+        assert seen["author"] == "agent"
+        assert seen["name"]
+        reply = await agent.say("Moi!", conversation_id=cid)
+        await visitor.send({"type": "read", "seq": reply["seq"]})
+        read = await agent.expect("read", conversation_id=cid, by="visitor")
+        assert read["seq"] == reply["seq"]
+        await agent.send({"type": "read", "conversation_id": cid, "seq": 1})
+        back = await visitor.expect("read")
+        assert back["by"] == "agent"
+        r = await client.get(
+            f"/api/v1/workspaces/{shop.id}/conversations/{cid}", headers=shop.owner.headers
+        )
+        assert r.json()["visitor_read_seq"] == reply["seq"]

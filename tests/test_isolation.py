@@ -15,6 +15,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
+from kohtaamo.chat import service as chat
+from kohtaamo.db.engine import transaction
+from kohtaamo.shops.directory import Site
 from tests import factory
 
 VISITOR = "vis-b"
@@ -32,6 +35,9 @@ PLAUSIBLE: dict[str, Any] = {
     "condition": True,
     "action": {"messages": {"fi": "Kaapattu"}},
     "enabled": False,
+    "shortcut": "kaapattu",
+    "title": "Kaapattu",
+    "body": "Kaapattu",
 }
 
 
@@ -113,6 +119,28 @@ async def _two_shops(app: FastAPI, client: httpx.AsyncClient) -> tuple[factory.S
         headers=b.owner.headers,
     )
     assert r.status_code == 201, r.text
+    # A conversation of B's visitor (opened through the chat service, as its socket does), a
+    # canned reply and a team.
+    async with transaction(app.state.sessionmaker) as s:
+        await chat.visitor_says(
+            s,
+            site=Site(b.id, (), "Europe/Helsinki", "fi", "EUR"),
+            presence=app.state.presence,
+            visitor_key=VISITOR,
+            visit_key=VISIT,
+            body="B:n salaisuus",
+            client_id="b-client-0001",
+        )
+    r = await client.post(
+        f"/api/v1/workspaces/{b.id}/canned-replies",
+        json={"shortcut": "hei", "locale": "fi", "title": "Hei", "body": "Hei!"},
+        headers=b.owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/api/v1/workspaces/{b.id}/teams", json={"name": "Myynti"}, headers=b.owner.headers
+    )
+    assert r.status_code == 201, r.text
     return a, b
 
 
@@ -127,6 +155,10 @@ async def _snapshot(client: httpx.AsyncClient, b: factory.Shop) -> dict[str, Any
         "visitors": (await client.get(f"{ws}/visitors", headers=h)).json(),
         "events": (await client.get(f"{ws}/visitors/{VISITOR}/events", headers=h)).json(),
         "rules": (await client.get(f"{ws}/rules", headers=h)).json(),
+        "conversations": (await client.get(f"{ws}/conversations", headers=h)).json(),
+        "canned": (await client.get(f"{ws}/canned-replies", headers=h)).json(),
+        "teams": (await client.get(f"{ws}/teams", headers=h)).json(),
+        "agents": (await client.get(f"{ws}/agents", headers=h)).json(),
     }
 
 
@@ -151,6 +183,8 @@ async def test_other_workspaces_api_is_404(app: FastAPI, client: httpx.AsyncClie
         "visitor_id": VISITOR,
         "visit_id": VISIT,
         "invitation_id": before["invitations"][0]["id"],
+        "conversation_id": before["conversations"]["items"][0]["id"],
+        "reply_id": before["canned"][0]["id"],
     }
     probed = 0
     for method, path, route in _api_routes(app):
@@ -240,12 +274,16 @@ async def test_other_workspaces_pages_are_404(app: FastAPI, client: httpx.AsyncC
         "condition": "true",
         "message_fi": "Kaapattu",
         "context": "{}",
+        "shortcut": "kaapattu",
+        "title": "Kaapattu",
+        "body": "Kaapattu",
     }
     params = {
         "ws_id": b.id,
         "key_id": before["keys"][0]["id"],
         "inv_id": before["invitations"][0]["id"],
         "rule_id": before["rules"][0]["id"],
+        "reply_id": before["canned"][0]["id"],
     }
     keys_a = await client.get(f"/api/v1/workspaces/{a.id}/api-keys", headers=a.owner.headers)
     r = await client.post(
@@ -258,11 +296,17 @@ async def test_other_workspaces_pages_are_404(app: FastAPI, client: httpx.AsyncC
         json={"name": "A's rule", "condition": True, "action": {"messages": {"fi": "Hei"}}},
         headers=a.owner.headers,
     )
+    reply_a = await client.post(
+        f"/api/v1/workspaces/{a.id}/canned-replies",
+        json={"shortcut": "moi", "locale": "fi", "title": "Moi", "body": "Moi!"},
+        headers=a.owner.headers,
+    )
     own_params = {
         "ws_id": a.id,
         "key_id": keys_a.json()[0]["id"],
         "inv_id": r.json()["id"],
         "rule_id": rule_a.json()["id"],
+        "reply_id": reply_a.json()["id"],
     }
     probed = 0
     for method, path, _route in _page_routes(app):
