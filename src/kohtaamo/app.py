@@ -17,6 +17,7 @@ from kohtaamo import ops
 from kohtaamo.auth import pages as auth_pages
 from kohtaamo.auth import router as auth_router
 from kohtaamo.bus import Bus
+from kohtaamo.chat import consoles as chat_consoles
 from kohtaamo.chat import pages as chat_pages
 from kohtaamo.chat import router as chat_router
 from kohtaamo.chat import sockets as chat_sockets
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(chat_router.public)
     app.include_router(chat_sockets.router)
+    app.include_router(chat_consoles.router)
     app.include_router(assets.router)
     for pages in (auth_pages, shop_pages, rules_pages, chat_pages):
         app.include_router(pages.router)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from kohtaamo.auth.dependencies import AdminAccess, MemberAccess
 from kohtaamo.auth.models import Role, User
 from kohtaamo.bus import publish
-from kohtaamo.chat import agents, canned, routing, service, transcripts
+from kohtaamo.chat import agents, canned, lifecycle, routing, service, transcripts
 from kohtaamo.chat.announce import announce
 from kohtaamo.chat.events import iso
 from kohtaamo.chat.models import Conversation, Team
@@ -177,7 +177,7 @@ async def forward(
     conversation_id: ConvId, body: ForwardCreate, access: MemberAccess, db: DB, request: Request
 ) -> ConversationRead:
     conv = await service.get(db, access.workspace_id, conversation_id)
-    await service.forward(
+    await lifecycle.forward(
         db,
         conv,
         by=access.principal.user,
@@ -194,14 +194,14 @@ async def resolve(
     conversation_id: ConvId, access: MemberAccess, db: DB, request: Request
 ) -> ConversationRead:
     conv = await service.get(db, access.workspace_id, conversation_id)
-    await service.resolve(db, conv, user=access.principal.user, presence=_board(request).presence)
+    await lifecycle.resolve(db, conv, user=access.principal.user, presence=_board(request).presence)
     return await _read(db, conv)
 
 
 @router.post("/conversations/{conversation_id}/reopen")
 async def reopen(conversation_id: ConvId, access: MemberAccess, db: DB) -> ConversationRead:
     conv = await service.get(db, access.workspace_id, conversation_id)
-    await service.reopen(db, conv, user=access.principal.user)
+    await lifecycle.reopen(db, conv, user=access.principal.user)
     return await _read(db, conv)
 
 
@@ -306,7 +306,7 @@ async def update_agent(
     if user_id != me.id and not access.role.at_least(Role.admin):
         raise Invalid("agents change their own settings; admins anyone's", field="user_id")
     user = await db.get(User, user_id)
-    if user is None or not await service.is_member(db, access.workspace_id, user_id):
+    if user is None or not await lifecycle.is_member(db, access.workspace_id, user_id):
         raise NotFound("no such agent in this workspace", field="user_id")
     board = _board(request)
     live = {a.user_id for a in await board.presence.agents(access.workspace_id)}

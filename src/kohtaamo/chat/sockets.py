@@ -1,4 +1,4 @@
-"""`/ws/visitor` and `/ws/agent`: the live ends of a conversation (protocol in docs/chat.md).
+"""`/ws/visitor`, and what both sockets share (protocol in docs/chat.md; the agent's is chat.consoles).
 
 A message is stored in its own transaction before it is acknowledged; the frames other sockets
 get leave after the commit (chat.switchboard.unit). Reading and writing are two tasks per socket:
@@ -17,50 +17,46 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
-from kohtaamo.auth import service as auth_service
-from kohtaamo.auth.dependencies import SESSION_COOKIE
-from kohtaamo.chat import agents, events, routing, service
+from kohtaamo.chat import events, lifecycle, service
 from kohtaamo.chat.announce import visitor_view
 from kohtaamo.chat.models import Author, Conversation, Status
-from kohtaamo.chat.schemas import parse_agent_frame, parse_visitor_frame
+from kohtaamo.chat.schemas import parse_visitor_frame
 from kohtaamo.chat.stream import BAD_REQUEST, FORBIDDEN, TOO_MANY, UNAUTHORIZED, Stream
 from kohtaamo.chat.switchboard import Switchboard, snapshot_of
 from kohtaamo.kit import jsonx
-from kohtaamo.kit.errors import AppError, NotFound, RateLimited, Unavailable
-from kohtaamo.realtime.presence import AgentState
+from kohtaamo.kit.errors import AppError, RateLimited, Unavailable
 from kohtaamo.shops.directory import Site
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_FRAME = 16_384  # characters; a message body is at most 4,000
-HEARTBEAT = 30.0  # presence entries live 90 s; a console refreshes them this often
 # Per visitor: a burst of 10 messages, then one every 2 s. Per agent: 30, then 5 a second.
 VISITOR_RATE, VISITOR_BURST = 0.5, 10
 AGENT_RATE, AGENT_BURST = 5.0, 30
 TYPING_EVERY = 1.0
-_UNAVAILABLE = Unavailable("the message could not be stored just now; it will be sent again")
+UNAVAILABLE = Unavailable("the message could not be stored just now; it will be sent again")
 
 
-def _board(ws: WebSocket) -> Switchboard:
+def board_of(ws: WebSocket) -> Switchboard:
     board: Switchboard = ws.app.state.chat
     return board
 
 
-async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
+async def refuse(ws: WebSocket, code: int, reason: str) -> None:
     # Accept-then-close so the browser sees our code and reason (a refused handshake hides them).
     await ws.accept()
     await ws.close(code, reason[:120])
 
 
-def _error(exc: AppError, client_id: str | None = None) -> dict[str, Any]:
+def error_frame(exc: AppError, client_id: str | None = None) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", **exc.body()["detail"]}
     if client_id:
         frame["client_id"] = client_id
     return frame
 
 
-def _frame_error(exc: ValidationError) -> dict[str, Any]:
+def frame_error(exc: ValidationError) -> dict[str, Any]:
     err = exc.errors()[0]
     loc = list(err["loc"])
     if len(loc) > 1 and isinstance(loc[0], str):
@@ -69,7 +65,7 @@ def _frame_error(exc: ValidationError) -> dict[str, Any]:
     return {"type": "error", "code": "invalid", "field": field, "message": f"{field}: {err['msg']}"}
 
 
-async def _receive(ws: WebSocket) -> Any:
+async def receive(ws: WebSocket) -> Any:
     text = await ws.receive_text()
     if len(text) > MAX_FRAME:
         raise AppError(f"a frame is at most {MAX_FRAME} characters", field="frame")
@@ -79,7 +75,7 @@ async def _receive(ws: WebSocket) -> Any:
         raise AppError("a frame must be a JSON object", field="frame") from None
 
 
-async def _run(ws: WebSocket, stream: Stream, reader: Any) -> None:
+async def run(ws: WebSocket, stream: Stream, reader: Any) -> None:
     pump = asyncio.create_task(stream.pump())
     read = asyncio.create_task(reader())
     try:
@@ -100,19 +96,19 @@ async def _run(ws: WebSocket, stream: Stream, reader: Any) -> None:
 
 @router.websocket("/ws/visitor")
 async def visitor_socket(ws: WebSocket) -> None:
-    board = _board(ws)
+    board = board_of(ws)
     q = ws.query_params
     site_key, visitor, visit = q.get("site_key", ""), q.get("visitor_id", ""), q.get("visit_id", "")
     if not (KEY.match(visitor) and KEY.match(visit)):
-        await _refuse(ws, BAD_REQUEST, "visitor_id and visit_id: 1-64 of A-Z a-z 0-9 _ . : -")
+        await refuse(ws, BAD_REQUEST, "visitor_id and visit_id: 1-64 of A-Z a-z 0-9 _ . : -")
         return
     site = await board.directory.by_site_key(site_key) if site_key else None
     if site is None:
-        await _refuse(ws, UNAUTHORIZED, "site_key: the site key is not valid")
+        await refuse(ws, UNAUTHORIZED, "site_key: the site key is not valid")
         return
     origin = ws.headers.get("origin")
     if origin is not None and (origin == "null" or not site.allows_origin(origin)):
-        await _refuse(ws, FORBIDDEN, f"origin {origin} is not allowed for this site")
+        await refuse(ws, FORBIDDEN, f"origin {origin} is not allowed for this site")
         return
     await ws.accept()
 
@@ -133,7 +129,7 @@ async def visitor_socket(ws: WebSocket) -> None:
     stream.say(
         {"type": "ready", "conversation": view, "agents_online": load.online, "locale": site.locale}
     )
-    await _run(ws, stream, lambda: _visitor_reader(ws, board, stream, site, visitor, visit))
+    await run(ws, stream, lambda: _visitor_reader(ws, board, stream, site, visitor, visit))
 
 
 async def _visitor_reader(
@@ -143,7 +139,7 @@ async def _visitor_reader(
     while True:
         client_id: str | None = None
         try:
-            raw = await _receive(ws)
+            raw = await receive(ws)
             if isinstance(raw, dict):
                 client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
             frame = parse_visitor_frame(raw)
@@ -159,7 +155,7 @@ async def _visitor_reader(
                     }
                 )
             elif kind == "message":
-                await _limit(
+                await limit(
                     board, f"chat:v:{site.workspace_id}:{visitor}", VISITOR_RATE, VISITOR_BURST
                 )
                 stored = None
@@ -173,7 +169,7 @@ async def _visitor_reader(
                 if stored is not None:
                     if not stored.duplicate:
                         await board.announce_stored(stored)
-                    stream.say(_ack_of(stored.conversation_id, stored.message))
+                    stream.say(ack_of(stored.conversation_id, stored.message))
                     continue
                 state = await board.visit_snapshot(site.workspace_id, visitor, visit)
                 async with board.unit() as session:
@@ -195,7 +191,7 @@ async def _visitor_reader(
                         # copy can come back before this line runs, and must find the new
                         # conversation followed (else it goes out untracked and is sent twice).
                         stream.say({"type": "_follow", "conversation_id": said.conv.id})
-                stream.say(_ack_of(said.conv.id, said.msg))
+                stream.say(ack_of(said.conv.id, said.msg))
             elif kind == "typing":
                 now = time.monotonic()
                 if now - last_typing >= TYPING_EVERY or not frame.on:
@@ -213,22 +209,22 @@ async def _visitor_reader(
                     conv_or_none = await service.current(session, site.workspace_id, visitor)
                     if conv_or_none is None:
                         raise AppError("there is no conversation to rate", field="conversation_id")
-                    await service.rate(
+                    await lifecycle.rate(
                         session, conv_or_none, value=frame.value, comment=frame.comment
                     )
         except WebSocketDisconnect:
             return
         except ValidationError as exc:
-            stream.say(_frame_error(exc) | ({"client_id": client_id} if client_id else {}))
+            stream.say(frame_error(exc) | ({"client_id": client_id} if client_id else {}))
         except AppError as exc:
             if exc.status == 429 and client_id is None:
                 await ws.close(TOO_MANY, "too many frames")
                 return
-            stream.say(_error(exc, client_id))
+            stream.say(error_frame(exc, client_id))
         except Exception:
             # Not stored, so not acknowledged: the client keeps it and sends it again.
             log.exception("visitor frame failed")
-            stream.say(_error(_UNAVAILABLE, client_id))
+            stream.say(error_frame(UNAVAILABLE, client_id))
 
 
 async def _visitor_typing(board: Switchboard, site: Site, visitor: str, on: bool) -> None:
@@ -240,7 +236,7 @@ async def _visitor_typing(board: Switchboard, site: Site, visitor: str, on: bool
     await board.hub.publish(events.conversation_topic(conv.id), frame)
 
 
-def _ack_of(conversation_id: int, msg: Any) -> dict[str, Any]:
+def ack_of(conversation_id: int, msg: Any) -> dict[str, Any]:
     return {
         "type": "ack",
         "client_id": msg.client_id,
@@ -251,200 +247,7 @@ def _ack_of(conversation_id: int, msg: Any) -> dict[str, Any]:
     }
 
 
-async def _limit(board: Switchboard, key: str, rate: float, burst: int) -> None:
+async def limit(board: Switchboard, key: str, rate: float, burst: int) -> None:
     verdict = await board.limiter.hit(key, rate=rate, burst=burst)
     if not verdict.allowed:
         raise RateLimited("too many messages; wait a moment", retry_after=verdict.retry_after)
-
-
-# --- agents -----------------------------------------------------------------------------------
-
-
-@router.websocket("/ws/agent")
-async def agent_socket(ws: WebSocket) -> None:
-    board = _board(ws)
-    own = board.settings.public_base_url.lower()
-    origin = (ws.headers.get("origin") or "").lower().rstrip("/")
-    if origin != own:
-        # The cookie would ride along from any site: only the console's own pages may connect.
-        await _refuse(ws, FORBIDDEN, "origin: agent sockets are for this server's own pages")
-        return
-    token = ws.cookies.get(SESSION_COOKIE)
-    async with board.unit() as session:
-        principal = await auth_service.resolve(session, token, kind="cookie") if token else None
-        if principal is None:
-            user = None
-            spaces: list[int] = []
-        else:
-            user = principal.user
-            spaces = await agents.workspaces_of(session, user.id)
-    if user is None:
-        await _refuse(ws, UNAUTHORIZED, "sign in first")
-        return
-    await ws.accept()
-    member = set(spaces)
-
-    async def allowed(conversation_id: int) -> Conversation | None:
-        async with board.maker() as session:
-            conv = await session.get(Conversation, conversation_id)
-        return conv if conv is not None and conv.workspace_id in member else None
-
-    stream = Stream(ws, board, notes=True, allowed=allowed, agent_id=user.id)
-    for wid in spaces:
-        await stream.subscribe(events.agents_topic(wid))
-    async with board.maker() as session:
-        mine = await service.assigned_to(session, user.id, spaces)
-    for cid in mine:
-        await stream.subscribe(events.conversation_topic(cid))
-    for wid in spaces:
-        key = (wid, user.id)
-        board.consoles[key] = board.consoles.get(key, 0) + 1
-        async with board.unit() as session:
-            await agents.come_online(
-                session, user_id=user.id, workspace_id=wid, presence=board.presence
-            )
-    stream.say({"type": "ready", "user_id": user.id, "name": user.name, "workspaces": spaces})
-    beat = asyncio.create_task(_heartbeat(board, user.id, spaces))
-    try:
-        await _run(ws, stream, lambda: _agent_reader(ws, board, stream, user, member))
-    finally:
-        beat.cancel()
-        for wid in spaces:
-            key = (wid, user.id)
-            board.consoles[key] = board.consoles.get(key, 1) - 1
-            if board.consoles[key] <= 0:
-                board.consoles.pop(key, None)
-                with contextlib.suppress(Exception):
-                    await board.presence.drop_agent(wid, user.id)
-                    await board.hub.publish(
-                        events.agents_topic(wid),
-                        {
-                            "type": "agent",
-                            "user_id": user.id,
-                            "name": user.name,
-                            "connected": False,
-                        },
-                    )
-
-
-async def _heartbeat(board: Switchboard, user_id: int, spaces: list[int]) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT)
-        try:
-            async with board.maker() as session:
-                counts = {w: await routing.open_counts(session, w) for w in spaces}
-                rows = {w: await agents.settings_of(session, w, user_id) for w in spaces}
-                await session.commit()
-            for w in spaces:
-                row = rows[w]
-                await board.presence.set_agent(
-                    w, AgentState(user_id, row.status, row.capacity, counts[w].get(user_id, 0))
-                )
-        except Exception:
-            log.exception("presence heartbeat failed")
-
-
-async def _agent_reader(
-    ws: WebSocket, board: Switchboard, stream: Stream, user: Any, member: set[int]
-) -> None:
-    last_typing: dict[int, float] = {}
-    while True:
-        client_id: str | None = None
-        try:
-            raw = await _receive(ws)
-            if isinstance(raw, dict):
-                client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
-            frame = parse_agent_frame(raw)
-            kind = frame.type
-            if kind == "ping":
-                stream.say({"type": "pong"})
-            elif kind == "sync":
-                stream.say(
-                    {
-                        "type": "_sync",
-                        "conversation_id": frame.conversation_id,
-                        "after": frame.after,
-                    }
-                )
-            elif kind == "message":
-                await _limit(board, f"chat:a:{user.id}", AGENT_RATE, AGENT_BURST)
-                stored = None
-                if board.raw is not None:
-                    stored = await board.raw.agent_message(
-                        workspaces=frozenset(member),
-                        conversation_id=frame.conversation_id,
-                        user_id=user.id,
-                        name=user.name,
-                        body=frame.body,
-                        client_id=frame.client_id,
-                        note=frame.note,
-                    )
-                if stored is not None:
-                    if not stored.duplicate:
-                        await board.announce_stored(stored)
-                    stream.say(_ack_of(stored.conversation_id, stored.message))
-                    continue
-                async with board.unit() as session:
-                    conv = await _member_conv(session, frame.conversation_id, member)
-                    msg, _dup = await service.agent_says(
-                        session,
-                        conv=conv,
-                        user=user,
-                        body=frame.body,
-                        client_id=frame.client_id,
-                        note=frame.note,
-                    )
-                    ack = _ack_of(conv.id, msg)
-                stream.say(ack)
-            elif kind == "typing":
-                now = time.monotonic()
-                cid = frame.conversation_id
-                if now - last_typing.get(cid, 0.0) >= TYPING_EVERY or not frame.on:
-                    last_typing[cid] = now
-                    async with board.maker() as session:
-                        conv = await _member_conv(session, cid, member)
-                    out = {
-                        "type": "typing",
-                        "conversation_id": cid,
-                        "on": frame.on,
-                        "author": "agent",
-                        "name": user.name,
-                        "user_id": user.id,
-                    }
-                    await board.hub.publish(
-                        events.visitor_topic(conv.workspace_id, conv.visitor_key), out
-                    )
-                    await board.hub.publish(events.conversation_topic(cid), out)
-            elif kind == "read":
-                async with board.unit() as session:
-                    conv = await _member_conv(session, frame.conversation_id, member)
-                    await service.mark_read(session, conv, by=Author.agent, seq=frame.seq)
-            elif kind == "presence":
-                if frame.workspace_id not in member:
-                    raise AppError("not a member of this workspace", field="workspace_id")
-                async with board.unit() as session:
-                    await agents.update_settings(
-                        session,
-                        user=user,
-                        workspace_id=frame.workspace_id,
-                        presence=board.presence,
-                        status=frame.status,
-                        capacity=frame.capacity,
-                    )
-        except WebSocketDisconnect:
-            return
-        except ValidationError as exc:
-            stream.say(_frame_error(exc) | ({"client_id": client_id} if client_id else {}))
-        except AppError as exc:
-            stream.say(_error(exc, client_id))
-        except Exception:
-            log.exception("agent frame failed")
-            stream.say(_error(_UNAVAILABLE, client_id))
-
-
-async def _member_conv(session: Any, conversation_id: int, member: set[int]) -> Conversation:
-    conv = await session.get(Conversation, conversation_id)
-    if conv is None or conv.workspace_id not in member:
-        raise NotFound("no such conversation", field="conversation_id")
-    assert isinstance(conv, Conversation)
-    return conv
