@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Route, sync_playwright
 
 from kohtaamo.auth import service as auth
 from kohtaamo.auth.models import Role
@@ -47,12 +47,14 @@ def _token(base: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def _events(base: str, h: dict[str, str], ws_id: int, visitor: str) -> list[dict[str, object]]:
+def _events(
+    base: str, h: dict[str, str], ws_id: int, visitor: str, at_least: int = 3
+) -> list[dict[str, object]]:
     deadline = time.monotonic() + 10
     while True:
         r = httpx.get(f"{base}/api/v1/workspaces/{ws_id}/visitors/{visitor}/events", headers=h)
         events: list[dict[str, object]] = r.json() if r.status_code == 200 else []
-        if len(events) >= 3 or time.monotonic() > deadline:
+        if len(events) >= at_least or time.monotonic() > deadline:
             return events
         time.sleep(0.2)
 
@@ -129,3 +131,48 @@ def test_widget_tracks_by_patterns_and_leaves_a_message_when_nobody_is_online(
             assert leads[0]["preview"] == "Soittaisitteko huomenna objektiiveista?"
             chromium.close()
             assert problems == [], problems
+
+
+def test_widget_keeps_events_through_failures_and_counts_each_once(database_url: str) -> None:
+    """The first answers are lost (the server stores the batch, the browser never hears) and the
+    next ones fail outright: the widget retries with the same event ids, and each event is
+    stored once."""
+    browser.require_chromium()
+    with shop_site() as (shop, config):
+        ws_id, site_key = asyncio.run(_seed(database_url, shop))
+        with browser.server(database_url) as base, sync_playwright() as pw:
+            config.update(kohtaamo=base, site_key=site_key)
+            h = _token(base)
+            chromium = pw.chromium.launch(
+                executable_path=browser.CHROMIUM, args=browser.CHROMIUM_ARGS
+            )
+            page = chromium.new_page(locale="fi-FI")
+            page.set_default_timeout(20_000)
+            attempts: list[str] = []
+
+            def flaky(route: Route) -> None:
+                attempts.append(route.request.post_data or "")
+                if len(attempts) == 1:
+                    # Delivered, but the answer is lost on the way back.
+                    route.fetch()
+                    route.abort("connectionreset")
+                elif len(attempts) == 2:
+                    route.abort("connectionrefused")
+                else:
+                    route.continue_()
+
+            page.route(base + "/api/v1/track", flaky)
+            page.goto(shop + "/kori")
+            page.wait_for_function("window.Kohtaamo && window.Kohtaamo.visitorId")
+            visitor = page.evaluate("Kohtaamo.visitorId")
+            deadline = time.monotonic() + 20
+            while len(attempts) < 3 and time.monotonic() < deadline:
+                page.wait_for_timeout(250)
+            assert len(attempts) >= 3, attempts
+            events = _events(base, h, ws_id, visitor, at_least=2)
+            # A page view and the shop's cart_add: once each, though sent three times.
+            assert sorted(e["type"] for e in events) == ["cart_add", "page_view"]
+            ids = {e["id"] for e in events}
+            assert len(ids) == 2
+            assert all(str(i) in attempts[0] for i in ids)  # the same ids as the first try
+            chromium.close()

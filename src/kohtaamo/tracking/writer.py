@@ -9,6 +9,7 @@ The SQL targets the tables Alembic creates and stores values exactly as SQLAlche
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -190,8 +191,16 @@ def sqlite_time(value: datetime) -> str:
     return text if value.microsecond else text + ".000000"
 
 
+CHECKPOINT_EVERY = 1.0  # seconds between the background thread's WAL checkpoints
+
+
 class SqliteWriter:
-    """One connection on one thread: each group is a single hop off the event loop."""
+    """One connection on one thread: each group is a single hop off the event loop.
+
+    The writer never checkpoints the WAL itself (`wal_autocheckpoint=0`): a checkpoint copies
+    and fsyncs pages, which stalled the commit that triggered it by 100-400 ms on a busy disk
+    (chat messages waited behind it, docs/benchmarks.md). A background thread with its own
+    connection runs PASSIVE checkpoints every second instead; they never block the writer."""
 
     parallel = 1  # SQLite has one writer at a time anyway
 
@@ -199,6 +208,27 @@ class SqliteWriter:
         self._path = path
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kohtaamo-sqlite-writer")
         self._local = threading.local()
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+
+    def _start_checkpointer(self) -> None:
+        if self._checkpointer is not None:
+            return
+
+        def run() -> None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=True)
+            conn.execute("PRAGMA busy_timeout=1000")
+            try:
+                while not self._stop.wait(CHECKPOINT_EVERY):
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                conn.close()
+
+        self._checkpointer = threading.Thread(
+            target=run, name="kohtaamo-sqlite-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -210,9 +240,11 @@ class SqliteWriter:
                 "synchronous=NORMAL",
                 "foreign_keys=ON",
                 "busy_timeout=30000",
+                "wal_autocheckpoint=0",
             ):
                 conn.execute(f"PRAGMA {pragma}")
             self._local.conn = conn
+            self._start_checkpointer()
         return conn
 
     async def check(self) -> None:
@@ -288,6 +320,9 @@ class SqliteWriter:
 
         await asyncio.get_running_loop().run_in_executor(self._pool, _close)
         self._pool.shutdown(wait=True)
+        self._stop.set()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.join, 5)
 
 
 def _chunks(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
