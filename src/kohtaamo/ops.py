@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from typing import Any
@@ -51,6 +52,30 @@ async def metrics() -> Response:
 
 
 _children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+GC_PAUSE = Histogram(
+    "kohtaamo_gc_pause_seconds",
+    "Python garbage-collection pauses (the whole worker stops meanwhile), by generation",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+_gc_started: list[float] = []
+
+
+def _gc_watch(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started.append(time.perf_counter())
+    elif _gc_started:
+        GC_PAUSE.labels(str(info.get("generation", "?"))).observe(
+            time.perf_counter() - _gc_started.pop()
+        )
+
+
+def watch_gc() -> None:
+    """Measure collector pauses: a stalled worker delays every socket it holds."""
+    if _gc_watch not in gc.callbacks:
+        gc.callbacks.append(_gc_watch)
 
 
 class MetricsMiddleware:
