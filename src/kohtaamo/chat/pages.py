@@ -7,18 +7,23 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from kohtaamo.auth import service as auth
 from kohtaamo.auth.dependencies import optional_principal
-from kohtaamo.auth.models import Role
+from kohtaamo.auth.models import Role, User
 from kohtaamo.auth.service import Principal
-from kohtaamo.chat import agents, canned, texts
-from kohtaamo.chat.models import Team
-from kohtaamo.chat.schemas import CannedReplyCreate, CannedReplyUpdate
+from kohtaamo.bus import publish
+from kohtaamo.chat import agents, canned, teams, texts
+from kohtaamo.chat.schemas import (
+    AgentUpdate,
+    CannedReplyCreate,
+    CannedReplyUpdate,
+    TeamCreate,
+    WidgetSettings,
+)
 from kohtaamo.kit import jsonx
 from kohtaamo.kit.errors import AppError, NotFound
-from kohtaamo.shops.service import get_workspace
+from kohtaamo.shops.service import WorkspaceChanged, get_workspace
 from kohtaamo.web.deps import DB
 from kohtaamo.web.flash import pop_flash, set_flash
 from kohtaamo.web.templates import locale_of, render
@@ -47,9 +52,7 @@ async def inbox(ws_id: WsId, request: Request, db: DB) -> Response:
     me = await agents.settings_of(db, ws_id, p.user.id)
     board = request.app.state.chat
     roster = await agents.team_view(db, ws_id, board.presence)
-    teams = (
-        await db.execute(select(Team).where(Team.workspace_id == ws_id).order_by(Team.name))
-    ).scalars()
+    team_rows = await teams.list_teams(db, ws_id)
     replies = await canned.list_replies(db, ws_id)
     locale = locale_of(request)
     boot = {
@@ -62,7 +65,7 @@ async def inbox(ws_id: WsId, request: Request, db: DB) -> Response:
         "status": me.status,
         "capacity": me.capacity,
         "agents": roster,
-        "teams": [{"id": t.id, "name": t.name} for t in teams],
+        "teams": [{"id": t.id, "name": t.name} for t in team_rows],
         "canned": [
             {"shortcut": r.shortcut, "locale": r.locale, "title": r.title, "body": r.body}
             for r in replies
@@ -208,4 +211,152 @@ async def canned_change(
         notice = "canned.saved"
     response = RedirectResponse(_canned_path(ws_id), status_code=303)
     set_flash(response, _canned_path(ws_id), notice=notice)
+    return response
+
+
+# --- chat settings: the widget, teams, agents' capacity and team --------------------------------
+
+
+def _settings_path(ws_id: int) -> str:
+    return f"/workspaces/{ws_id}/chat-settings"
+
+
+async def _render_settings(
+    request: Request,
+    db: DB,
+    ws_id: int,
+    p: Principal,
+    role: Role,
+    status: int = 200,
+    error: str | None = None,
+    field: str | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    carrier = Response()
+    flash = pop_flash(request, carrier, _settings_path(ws_id))
+    ws = await get_workspace(db, ws_id)
+    widget = ws.widget or {}
+    patterns = "\n".join(f"{x['pattern']} {x['type']}" for x in widget.get("page_patterns") or [])
+    response = render(
+        request,
+        "chat_settings.html",
+        status,
+        user=p.user,
+        csrf=p.auth.csrf_token,
+        ws=ws,
+        is_admin=role.at_least(Role.admin),
+        widget={
+            "title": widget.get("title") or "",
+            "color": widget.get("color") or "#0f766e",
+            "patterns": patterns,
+            **(values or {}),
+        },
+        teams=await teams.list_teams(db, ws_id),
+        roster=await agents.team_view(db, ws_id, request.app.state.chat.presence),
+        flash=flash,
+        error=error,
+        field=field,
+    )
+    response.raw_headers.extend(h for h in carrier.raw_headers if h[0] == b"set-cookie")
+    return response
+
+
+@router.get("/workspaces/{ws_id}/chat-settings")
+async def chat_settings(ws_id: WsId, request: Request, db: DB) -> Response:
+    m = await _member(request, db, ws_id)
+    if isinstance(m, Response):
+        return m
+    return await _render_settings(request, db, ws_id, *m)
+
+
+def _patterns(text: str) -> list[dict[str, str]]:
+    """Lines "PATTERN TYPE", e.g. "/tuotteet/* product"."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        pattern, _, kind = line.strip().rpartition(" ")
+        out.append({"pattern": pattern.strip(), "type": kind.strip()})
+    return out
+
+
+@router.post("/workspaces/{ws_id}/chat-settings")
+async def chat_settings_save(ws_id: WsId, request: Request, db: DB) -> Response:
+    m = await _member(request, db, ws_id)
+    if isinstance(m, Response):
+        return m
+    p, role = m
+    if not role.at_least(Role.admin):
+        return await _render_settings(request, db, ws_id, p, role, 403, error="canned.admins")
+    form = await request.form()
+    what = str(form.get("what") or "")
+    try:
+        if what == "widget":
+            values = {k: str(form.get(k) or "") for k in ("title", "color", "patterns")}
+            try:
+                data = WidgetSettings.model_validate(
+                    {
+                        "title": values["title"] or None,
+                        "color": values["color"] or None,
+                        "page_patterns": _patterns(values["patterns"]),
+                    }
+                )
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                name = ".".join(str(x) for x in err["loc"])
+                return await _render_settings(
+                    request,
+                    db,
+                    ws_id,
+                    p,
+                    role,
+                    422,
+                    error=f"{name}: {err['msg']}",
+                    field=name.split(".")[0],
+                    values=values,
+                )
+            ws = await get_workspace(db, ws_id)
+            ws.widget = data.model_dump()
+            await db.flush()
+            publish(db, WorkspaceChanged(workspace_id=ws_id))
+        elif what == "team":
+            data_t = TeamCreate.model_validate({"name": str(form.get("name") or "")})
+            await teams.create_team(db, workspace_id=ws_id, data=data_t)
+        elif what == "agent":
+            user_id = int(str(form.get("user_id") or 0))
+            team = str(form.get("team_id") or "")
+            body = AgentUpdate.model_validate(
+                {
+                    "capacity": int(str(form.get("capacity") or 0)),
+                    "team_id": int(team) if team else None,
+                }
+            )
+            user = await db.get(User, user_id)
+            if user is None or await auth.role_in(db, user_id=user_id, workspace_id=ws_id) is None:
+                raise NotFound("no such agent in this workspace", field="user_id")
+            live = {a.user_id for a in await request.app.state.chat.presence.agents(ws_id)}
+            await agents.update_settings(
+                db,
+                user=user,
+                workspace_id=ws_id,
+                presence=request.app.state.chat.presence,
+                capacity=body.capacity,
+                team_id=body.team_id,
+                change_team=True,
+                connected=user_id in live,
+            )
+        else:
+            raise AppError("unknown settings form", field="what")
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(x) for x in err["loc"]) or "form"
+        return await _render_settings(
+            request, db, ws_id, p, role, 422, error=f"{name}: {err['msg']}", field=name
+        )
+    except (AppError, ValueError) as exc:
+        message = exc.message if isinstance(exc, AppError) else "capacity: must be a number"
+        status = exc.status if isinstance(exc, AppError) else 422
+        return await _render_settings(request, db, ws_id, p, role, status, error=message)
+    response = RedirectResponse(_settings_path(ws_id), status_code=303)
+    set_flash(response, _settings_path(ws_id), notice="canned.saved")
     return response

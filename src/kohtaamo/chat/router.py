@@ -12,10 +12,10 @@ from sqlalchemy import select
 from kohtaamo.auth.dependencies import AdminAccess, MemberAccess
 from kohtaamo.auth.models import Role, User
 from kohtaamo.bus import publish
-from kohtaamo.chat import agents, canned, lifecycle, routing, service, transcripts
+from kohtaamo.chat import agents, canned, lifecycle, routing, service, teams, transcripts
 from kohtaamo.chat.announce import announce
 from kohtaamo.chat.events import iso
-from kohtaamo.chat.models import Conversation, Team
+from kohtaamo.chat.models import Conversation
 from kohtaamo.chat.queue import position
 from kohtaamo.chat.schemas import (
     AgentRead,
@@ -36,7 +36,6 @@ from kohtaamo.chat.schemas import (
 from kohtaamo.chat.switchboard import Switchboard, snapshot_of
 from kohtaamo.contacts.service import get_facts
 from kohtaamo.kit import jsonx
-from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from kohtaamo.rules.models import Rule
 from kohtaamo.shops.models import Workspace
@@ -269,22 +268,12 @@ async def delete_canned(reply_id: ReplyId, access: AdminAccess, db: DB) -> Respo
 
 @router.get("/teams")
 async def list_teams(access: MemberAccess, db: DB) -> list[TeamRead]:
-    rows = await db.execute(
-        select(Team).where(Team.workspace_id == access.workspace_id).order_by(Team.name)
-    )
-    return [TeamRead.model_validate(t) for t in rows.scalars()]
+    return [TeamRead.model_validate(t) for t in await teams.list_teams(db, access.workspace_id)]
 
 
 @router.post("/teams", status_code=201)
 async def create_team(body: TeamCreate, access: AdminAccess, db: DB) -> TeamRead:
-    taken = await db.execute(
-        select(Team.id).where(Team.workspace_id == access.workspace_id, Team.name == body.name)
-    )
-    if taken.first() is not None:
-        raise Conflict(f"a team named {body.name} already exists", field="name")
-    team = Team(workspace_id=access.workspace_id, name=body.name, created_at=utcnow())
-    db.add(team)
-    await db.flush()
+    team = await teams.create_team(db, workspace_id=access.workspace_id, data=body)
     return TeamRead.model_validate(team)
 
 
