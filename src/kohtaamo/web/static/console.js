@@ -175,7 +175,7 @@
       var li = el("li", { class: "row" + (c.id === current ? " on" : "") + (unread ? " unread" : ""), "data-conversation": c.id });
       var b = el("button", { type: "button", "aria-current": c.id === current ? "true" : null });
       var top = el("span", { class: "line" });
-      top.appendChild(el("strong", { class: "who" }, visitorLabel(c)));
+      top.appendChild(el("strong", { class: "name" }, visitorLabel(c)));
       top.appendChild(el("time", { class: "muted" }, time(c.last_message_at)));
       b.appendChild(top);
       b.appendChild(el("span", { class: "preview" }, c.preview || ""));
