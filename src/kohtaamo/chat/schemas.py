@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -88,8 +88,8 @@ AgentFrame = Annotated[
     Ping | Sync | AgentMessage | AgentTyping | AgentReadFrame | PresenceFrame,
     Field(discriminator="type"),
 ]
-_visitor: TypeAdapter[Any] = TypeAdapter(VisitorFrame)  # type: ignore[arg-type]
-_agent: TypeAdapter[Any] = TypeAdapter(AgentFrame)  # type: ignore[arg-type]
+_visitor: TypeAdapter[Any] = TypeAdapter(cast(Any, VisitorFrame))
+_agent: TypeAdapter[Any] = TypeAdapter(cast(Any, AgentFrame))
 
 
 def parse_visitor_frame(raw: object) -> Any:
