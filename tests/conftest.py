@@ -21,6 +21,9 @@ from kohtaamo.db.migrate import upgrade
 from tests import services
 
 TABLES = (
+    "order_refunds",
+    "order_lines",
+    "orders",
     "conversation_forwards",
     "messages",
     "conversations",

@@ -2,6 +2,7 @@
 
 from kohtaamo.auth.models import AuthSession, Invitation, Membership, User
 from kohtaamo.chat.models import CannedReply, ChatAgent, Conversation, Forward, Message, Team
+from kohtaamo.commerce.models import Order, OrderLine, Refund
 from kohtaamo.contacts.models import Customer
 from kohtaamo.rules.models import Exposure, Rule
 from kohtaamo.shops.models import ApiKey, Workspace
@@ -19,6 +20,9 @@ __all__ = [
     "Invitation",
     "Membership",
     "Message",
+    "Order",
+    "OrderLine",
+    "Refund",
     "Rule",
     "Team",
     "TrackedEvent",

@@ -80,6 +80,41 @@ async def record_order(
     return _facts(row)
 
 
+async def adjust_value(
+    session: AsyncSession, *, workspace_id: int, customer_id: str, delta: int
+) -> None:
+    """Move a customer's lifetime value without counting an order (a corrected total)."""
+    stmt = (
+        select(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.customer_id == customer_id)
+        .with_for_update()
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        return
+    row.lifetime_value = max(row.lifetime_value + delta, 0)
+    row.updated_at = utcnow()
+    await session.flush()
+
+
+async def cancel_order(
+    session: AsyncSession, *, workspace_id: int, customer_id: str, remaining: int
+) -> None:
+    """Take back an order that will not happen: one order fewer, and what was left of its value."""
+    stmt = (
+        select(Customer)
+        .where(Customer.workspace_id == workspace_id, Customer.customer_id == customer_id)
+        .with_for_update()
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is None:
+        return
+    row.orders = max(row.orders - 1, 0)
+    row.lifetime_value = max(row.lifetime_value - remaining, 0)
+    row.updated_at = utcnow()
+    await session.flush()
+
+
 class FactsCache:
     """Per-worker cache of customer facts for the hot path; a few seconds stale at most."""
 
