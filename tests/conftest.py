@@ -21,6 +21,7 @@ from kohtaamo.db.migrate import upgrade
 from tests import services
 
 TABLES = (
+    "commerce_integrations",
     "order_refunds",
     "order_lines",
     "orders",

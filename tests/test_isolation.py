@@ -38,6 +38,7 @@ PLAUSIBLE: dict[str, Any] = {
     "shortcut": "kaapattu",
     "title": "Kaapattu",
     "body": "Kaapattu",
+    "secret": "kaapattu-salaisuus-123",
 }
 
 
@@ -185,6 +186,7 @@ async def test_other_workspaces_api_is_404(app: FastAPI, client: httpx.AsyncClie
         "invitation_id": before["invitations"][0]["id"],
         "conversation_id": before["conversations"]["items"][0]["id"],
         "reply_id": before["canned"][0]["id"],
+        "platform": "shopify",
     }
     probed = 0
     for method, path, route in _api_routes(app):

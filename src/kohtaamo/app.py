@@ -25,6 +25,7 @@ from kohtaamo.chat import sockets as chat_sockets
 from kohtaamo.chat.raw import chat_store
 from kohtaamo.chat.switchboard import Switchboard
 from kohtaamo.commerce import router as commerce_router
+from kohtaamo.commerce import webhooks as commerce_webhooks
 from kohtaamo.config import Settings, get_settings
 from kohtaamo.contacts.service import FactsCache
 from kohtaamo.db.engine import make_engine, make_sessionmaker
@@ -174,6 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat_consoles.router)
     app.include_router(commerce_router.router)
     app.include_router(commerce_router.staff)
+    app.include_router(commerce_webhooks.router)
+    app.include_router(commerce_webhooks.staff)
     app.include_router(assets.router)
     for pages in (auth_pages, shop_pages, rules_pages, chat_pages):
         app.include_router(pages.router)

@@ -2,7 +2,7 @@
 
 from kohtaamo.auth.models import AuthSession, Invitation, Membership, User
 from kohtaamo.chat.models import CannedReply, ChatAgent, Conversation, Forward, Message, Team
-from kohtaamo.commerce.models import Order, OrderLine, Refund
+from kohtaamo.commerce.models import Integration, Order, OrderLine, Refund
 from kohtaamo.contacts.models import Customer
 from kohtaamo.rules.models import Exposure, Rule
 from kohtaamo.shops.models import ApiKey, Workspace
@@ -17,6 +17,7 @@ __all__ = [
     "Customer",
     "Exposure",
     "Forward",
+    "Integration",
     "Invitation",
     "Membership",
     "Message",

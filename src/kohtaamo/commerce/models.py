@@ -77,3 +77,18 @@ class Refund(Base):
     refund_key: Mapped[str] = mapped_column(String(128))
     amount: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Integration(Base):
+    """A shop platform's webhook secret. Kept as is (not hashed): verifying a signature needs it."""
+
+    __tablename__ = "commerce_integrations"
+    __table_args__ = (CheckConstraint("platform IN ('shopify', 'woocommerce')", name="platform"),)
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
