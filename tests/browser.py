@@ -55,6 +55,7 @@ def server(database_url: str, **env: str) -> Iterator[str]:
         "KOHTAAMO_DATABASE_URL": database_url,
         "KOHTAAMO_PUBLIC_BASE_URL": base,
         "KOHTAAMO_SECRET_KEY": "browser-test-secret-key-0123456789abcdef",
+        "KOHTAAMO_ANALYTICS_PATH": str(Path(tempfile.mkdtemp(prefix="kohtaamo-a-")) / "a.duckdb"),
         **env,
     }
     # The log goes to a file: an unread pipe fills up and blocks the server mid-request.

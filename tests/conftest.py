@@ -105,6 +105,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "environment": "test",
         "secret_key": "test-secret-key-that-is-long-enough-123",
         "public_base_url": "http://testserver",
+        "analytics_in_server": False,  # tests that need the archive open their own
     }
     values.update(overrides)
     return load_settings(**values)

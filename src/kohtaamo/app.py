@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -15,6 +17,8 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kohtaamo import ops
+from kohtaamo.analytics import fill
+from kohtaamo.analytics.archive import Archive
 from kohtaamo.auth import pages as auth_pages
 from kohtaamo.auth import router as auth_router
 from kohtaamo.bus import Bus
@@ -133,6 +137,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raw=chat_store(writer),
         )
         app.state.chat.wire()
+        app.state.archive = None
+        filler: asyncio.Task[None] | None = None
+        if settings.analytics_in_server:
+            try:
+                app.state.archive = Archive(settings.analytics_path)
+            except Exception as exc:  # another process holds the file: it fills it, not us
+                log.warning("analytics archive not opened here", extra={"error": str(exc)})
+            if app.state.archive is not None:
+                filler = asyncio.create_task(
+                    fill.run_forever(
+                        maker, app.state.archive, every=settings.analytics_fill_seconds
+                    ),
+                    name="analytics-fill",
+                )
         ops.watch_gc()
         # What start-up built lives as long as the process: keep it out of every later full
         # collection (fewer, shorter pauses with thousands of sockets open).
@@ -141,6 +159,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if filler is not None:
+                filler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await filler
+            if app.state.archive is not None:
+                app.state.archive.close()
             await ingestor.stop()
             await hub.close()
             if app.state.chat.raw is not None:

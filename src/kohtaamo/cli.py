@@ -79,6 +79,13 @@ def serve(host: str, port: int, workers: int) -> None:
             "note: several workers on SQLite share one writer; use PostgreSQL in production",
             err=True,
         )
+    if workers > 1 and settings.analytics_in_server:
+        # One DuckDB file has one writer: the workers leave it to `kohtaamo archive`.
+        os.environ["KOHTAAMO_ANALYTICS_IN_SERVER"] = "false"
+        click.echo(
+            "note: run `kohtaamo archive` beside the workers to fill the analytics archive",
+            err=True,
+        )
     _check_migrated(settings)
     _run_server(host, port, workers=workers, log_level=settings.log_level)
 
@@ -103,6 +110,38 @@ def _run_server(host: str, port: int, *, workers: int = 1, log_level: str = "INF
         # Chat frames are small: compressing each one costs more CPU than the bytes it saves.
         ws_per_message_deflate=False,
     )
+
+
+@main.command()
+@click.option(
+    "--once", is_flag=True, help="one pass, then exit (else every KOHTAAMO_ANALYTICS_FILL_SECONDS)"
+)
+def archive(once: bool) -> None:
+    """Fill the analytics archive (DuckDB) from the primary database."""
+    import asyncio
+
+    from kohtaamo.analytics import fill
+    from kohtaamo.analytics.archive import Archive
+    from kohtaamo.db.engine import make_engine, make_sessionmaker
+
+    settings = _settings()
+    _check_migrated(settings)
+
+    async def run() -> None:
+        engine = make_engine(settings.database_url, pool_size=2)
+        store = Archive(settings.analytics_path)
+        try:
+            maker = make_sessionmaker(engine)
+            if once:
+                counts = await fill.fill(maker, store)
+                click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+            else:
+                await fill.run_forever(maker, store, every=settings.analytics_fill_seconds)
+        finally:
+            store.close()
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 @main.command("create-workspace")

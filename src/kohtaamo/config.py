@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     rules_default_max_load: float = Field(default=0.5, gt=0, le=1)
     rules_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
+    # The analytics archive (DuckDB). The embedded server fills it itself; with several workers,
+    # run `kohtaamo archive` as the one process that writes it (ADR 0009).
+    analytics_path: str = "./var/analytics.duckdb"
+    analytics_fill_seconds: float = Field(default=15.0, ge=1, le=3600)
+    analytics_in_server: bool = True
+
     login_attempts_per_window: int = Field(default=10, ge=1)
     login_window_seconds: int = Field(default=300, ge=1)
     session_days: int = Field(default=14, ge=1)
