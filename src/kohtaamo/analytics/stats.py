@@ -161,8 +161,15 @@ def welch(a: list[float], b: list[float], conf: float = 0.95) -> Welch:
     """Welch's unequal-variance t-test of mean(a) - mean(b), with its confidence interval."""
     if len(a) < 2 or len(b) < 2:
         raise ValueError("each group needs at least two values")
-    na, ma, va = _moments(a)
-    nb, mb, vb = _moments(b)
+    return welch_moments(*_moments(a), *_moments(b), conf=conf)
+
+
+def welch_moments(
+    na: int, ma: float, va: float, nb: int, mb: float, vb: float, conf: float = 0.95
+) -> Welch:
+    """Welch's test from each group's size, mean and sample variance (what SQL aggregates give)."""
+    if na < 2 or nb < 2:
+        raise ValueError("each group needs at least two values")
     sa, sb = va / na, vb / nb
     se = math.sqrt(sa + sb)
     diff = ma - mb
