@@ -108,3 +108,10 @@ def batch(
 async def track(client: httpx.AsyncClient, body: Any, **kw: Any) -> httpx.Response:
     headers = {"Origin": ORIGIN, **kw.pop("headers", {})}
     return await client.post("/api/v1/track", json=body, headers=headers, **kw)
+
+
+def at_iso(epoch_s: float) -> str:
+    """An aware ISO 8601 time for an epoch-seconds instant (a test clock's)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch_s, UTC).isoformat()
