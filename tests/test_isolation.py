@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
+from kohtaamo.analytics.archive import Archive
 from kohtaamo.chat import service as chat
 from kohtaamo.db.engine import transaction
 from kohtaamo.shops.directory import Site
@@ -172,8 +174,11 @@ async def test_the_app_has_workspace_routes_to_probe(app: FastAPI) -> None:
     assert {m for m, _, _ in pages} >= {"GET", "POST"}
 
 
-async def test_other_workspaces_api_is_404(app: FastAPI, client: httpx.AsyncClient) -> None:
+async def test_other_workspaces_api_is_404(
+    app: FastAPI, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
     a, b = await _two_shops(app, client)
+    app.state.archive = Archive(str(tmp_path / "analytics.duckdb"))  # the reports read it
     before = await _snapshot(client, b)
     key_id = before["keys"][0]["id"]
     params = {
@@ -189,6 +194,23 @@ async def test_other_workspaces_api_is_404(app: FastAPI, client: httpx.AsyncClie
         "platform": "shopify",
     }
     probed = 0
+    try:
+        await _probe_api(app, client, a, b, params)
+        probed = len(_api_routes(app))
+    finally:
+        app.state.archive.close()
+    assert probed >= 10
+    assert await _snapshot(client, b) == before
+    await _still_theirs(client, a, b)
+
+
+async def _probe_api(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    a: factory.Shop,
+    b: factory.Shop,
+    params: dict[str, Any],
+) -> None:
     for method, path, route in _api_routes(app):
         body = _json_body(route, a.owner.email) if method in ("POST", "PATCH", "PUT") else None
         url = _fill(path, params)
@@ -206,9 +228,9 @@ async def test_other_workspaces_api_is_404(app: FastAPI, client: httpx.AsyncClie
         if method == "GET":  # the same request by B's owner reaches real data
             ok = await client.get(url, headers=b.owner.headers)
             assert ok.status_code == 200, (url, ok.text)
-        probed += 1
-    assert probed >= 10
-    assert await _snapshot(client, b) == before
+
+
+async def _still_theirs(client: httpx.AsyncClient, a: factory.Shop, b: factory.Shop) -> None:
     # The API key and site key of B still work, the attacker did not join B.
     me = (await client.get("/api/v1/me", headers=a.owner.headers)).json()
     assert [m["workspace_id"] for m in me["memberships"]] == [a.id]

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kohtaamo import ops
 from kohtaamo.analytics import fill
+from kohtaamo.analytics import router as analytics_router
 from kohtaamo.analytics.archive import Archive
 from kohtaamo.auth import pages as auth_pages
 from kohtaamo.auth import router as auth_router
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commerce_router.staff)
     app.include_router(commerce_webhooks.router)
     app.include_router(commerce_webhooks.staff)
+    app.include_router(analytics_router.router)
     app.include_router(assets.router)
     for pages in (auth_pages, shop_pages, rules_pages, chat_pages):
         app.include_router(pages.router)
