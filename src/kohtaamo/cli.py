@@ -144,6 +144,44 @@ def archive(once: bool) -> None:
     asyncio.run(run())
 
 
+@main.command("import-rees46")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--url", default="http://127.0.0.1:8000", show_default=True, help="the Kohtaamo server"
+)
+@click.option(
+    "--api-key", envvar="KOHTAAMO_API_KEY", required=True, help="the workspace's secret key"
+)
+def import_rees46(path: str, url: str, api_key: str) -> None:
+    """Send a REES46 e-commerce log (view/cart/purchase CSV) through /api/v1/track."""
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    from kohtaamo.tracking.imports import batches, rees46_events
+
+    sent = 0
+    for body in batches(rees46_events(Path(path))):
+        data = json.dumps(body).encode()
+        for attempt in range(6):
+            req = urllib.request.Request(  # noqa: S310 - the operator's own server
+                url.rstrip("/") + "/api/v1/track",
+                data=data,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {api_key}"},
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=30):  # noqa: S310
+                    break
+            except urllib.error.HTTPError as exc:
+                if exc.code not in (429, 503) or attempt == 5:
+                    raise click.ClickException(f"{exc.code}: {exc.read().decode()[:300]}") from None
+                time.sleep(float(exc.headers.get("Retry-After") or 1))
+        sent += len(body["events"])
+    click.echo(f"sent {sent} events")
+
+
 @main.command("create-workspace")
 @click.option("--name", required=True)
 @click.option("--owner", "owner_email", default=None, help="email of an existing user")
