@@ -192,6 +192,7 @@ async def test_other_workspaces_api_is_404(
         "conversation_id": before["conversations"]["items"][0]["id"],
         "reply_id": before["canned"][0]["id"],
         "platform": "shopify",
+        "slug": "agent.conversations",
     }
     probed = 0
     try:
