@@ -93,6 +93,8 @@ class Archive:
         self.path = path
         self._con = duckdb.connect(path)
         self._con.execute("SET TimeZone = 'UTC'")
+        # Reports aggregate; they never rely on rows coming back in insertion order.
+        self._con.execute("SET preserve_insertion_order = false")
         self._con.execute(SCHEMA)
         self.lock = threading.Lock()
 

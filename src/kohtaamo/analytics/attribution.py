@@ -93,7 +93,7 @@ arms AS (
 ),
 per_visitor AS (
   SELECT a.rule_id, a.arm, a.variant, a.visitor_key,
-         count(DISTINCT o.id) AS orders, coalesce(sum(o.revenue), 0) AS revenue
+         count(o.id) AS orders, coalesce(sum(o.revenue), 0) AS revenue
   FROM arms a
   LEFT JOIN ord_visitors ov ON ov.visitor_key = a.visitor_key
   LEFT JOIN ord o ON o.id = ov.order_id

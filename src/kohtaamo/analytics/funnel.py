@@ -15,39 +15,43 @@ from kohtaamo.analytics.archive import Archive
 STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy")
 
 FUNNEL = """
-WITH ev AS (
-  SELECT visitor_key, visit_key, type, ts FROM events
-  WHERE workspace_id = $1 AND ts >= $2 AND ts < $3
-),
-people AS (
-  SELECT visitor_key, coalesce(max(props->>'customer_id'), visitor_key) AS person
+WITH people AS (
+  SELECT visitor_key, max(props->>'customer_id') AS person
   FROM events WHERE workspace_id = $1 AND type = 'identify' GROUP BY visitor_key
 ),
 who AS (
-  SELECT coalesce(p.person, ev.visitor_key) AS person, ev.* FROM ev
-  LEFT JOIN people p ON p.visitor_key = ev.visitor_key
+  SELECT coalesce(p.person, e.visitor_key) AS person, e.visit_key, e.type, e.ts
+  FROM events e LEFT JOIN people p ON p.visitor_key = e.visitor_key
+  WHERE e.workspace_id = $1 AND e.ts >= $2 AND e.ts < $3
 ),
-aware AS (SELECT DISTINCT person FROM who WHERE type = 'page_view'),
-consider AS (SELECT DISTINCT person FROM who WHERE type IN ('cart_add', 'checkout_step')),
-buys AS (SELECT person, min(ts) AS first_buy FROM who WHERE type = 'purchase' GROUP BY person),
+per AS (
+  SELECT person,
+         bool_or(type = 'page_view') AS aware,
+         bool_or(type IN ('cart_add', 'checkout_step')) AS considered,
+         min(ts) FILTER (WHERE type = 'purchase') AS first_buy,
+         arg_min(visit_key, ts) FILTER (WHERE type = 'purchase') AS buy_visit
+  FROM who GROUP BY person
+),
 retained AS (
-  SELECT DISTINCT b.person FROM buys b JOIN who w ON w.person = b.person
-  WHERE w.ts > b.first_buy AND w.visit_key <> (
-    SELECT arg_min(visit_key, ts) FROM who x WHERE x.person = b.person AND x.type = 'purchase')
+  SELECT DISTINCT w.person FROM who w JOIN per p USING (person)
+  WHERE p.first_buy IS NOT NULL AND w.ts > p.first_buy AND w.visit_key <> p.buy_visit
 ),
 advocates AS (
   SELECT DISTINCT coalesce(p.person, c.visitor_key) AS person FROM conversations c
   LEFT JOIN people p ON p.visitor_key = c.visitor_key
   WHERE c.workspace_id = $1 AND c.rating = 'up' AND c.created_at >= $2 AND c.created_at < $3
+),
+staged AS (
+  SELECT per.*, r.person IS NOT NULL AS kept, a.person IS NOT NULL AS advocate
+  FROM per LEFT JOIN retained r USING (person) LEFT JOIN advocates a USING (person)
 )
 SELECT
-  (SELECT count(*) FROM aware),
-  (SELECT count(*) FROM aware JOIN consider USING (person)),
-  (SELECT count(*) FROM aware JOIN consider USING (person) JOIN buys USING (person)),
-  (SELECT count(*) FROM aware JOIN consider USING (person) JOIN buys USING (person)
-     JOIN retained USING (person)),
-  (SELECT count(*) FROM aware JOIN consider USING (person) JOIN buys USING (person)
-     JOIN retained USING (person) JOIN advocates USING (person))
+  count(*) FILTER (WHERE aware),
+  count(*) FILTER (WHERE aware AND considered),
+  count(*) FILTER (WHERE aware AND considered AND first_buy IS NOT NULL),
+  count(*) FILTER (WHERE aware AND considered AND first_buy IS NOT NULL AND kept),
+  count(*) FILTER (WHERE aware AND considered AND first_buy IS NOT NULL AND kept AND advocate)
+FROM staged
 """
 
 
