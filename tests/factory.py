@@ -115,3 +115,9 @@ def at_iso(epoch_s: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch_s, UTC).isoformat()
+
+
+def datetime_of(epoch_s: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch_s, UTC)

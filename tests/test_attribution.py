@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from kohtaamo.analytics import attribution, fill
+from kohtaamo.analytics import attribution, fill, metrics
 from kohtaamo.analytics.archive import Archive
 from tests import factory as f
 from tests import rulekit as rk
@@ -99,6 +99,15 @@ async def test_attribution_and_experiment_match_hand_computed_values(
         assert got["o3"].outcome == "fired"  # reached through the customer's other device
         assert got["o3"].revenue == 20000
         assert got["o5"].exposure_id is None  # ten days after: outside the window
+
+        window = (f.datetime_of(clock.t - 30 * 86400), f.datetime_of(clock.t + 86400))
+        by_rule = {
+            slug: dict(metrics.REGISTRY[slug].compute(archive, shop.id, *window))
+            for slug in ("rule.conversions_same_visit", "rule.conversions_window", "rule.revenue")
+        }
+        assert by_rule["rule.conversions_same_visit"] == {rule["id"]: 1}  # o1
+        assert by_rule["rule.conversions_window"] == {rule["id"]: 2}  # o1, o3 (o2 was held out)
+        assert by_rule["rule.revenue"] == {rule["id"]: 30000}
 
         (exp,) = attribution.experiments(archive, shop.id)
         assert exp.rule_id == rule["id"]

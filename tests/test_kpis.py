@@ -88,6 +88,7 @@ async def test_agent_and_shop_kpis(app: FastAPI, client: httpx.AsyncClient, tmp_
         assert values("agent.conversion") == {a: pytest.approx(1 / 3), o: 0.0}
         first = values("agent.first_response_median")
         assert 0 <= first[a] < 60
+        assert values("agent.basket") == {a: 5000.0}  # o1 followed va's chat with Aino
         assert values("shop.conversion_chatters_vs_not") == {
             "chatters": 0.25,  # va of va, vb, vc, vd
             "others": 0.5,  # ve of ve, vf

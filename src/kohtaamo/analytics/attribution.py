@@ -7,8 +7,9 @@ customer, so a chat on the phone and an order on the laptop meet once the custom
 
 **Attribution (last touch).** An order goes to the last exposure (fired *or* held out) of any of
 its visitor ids within the window before it, and to the last conversation in the same window.
-It is *same-visit* when the exposure's visit is the visit of the order (the last visit with an
-event of those visitor ids at or before the order), else *later-visit*.
+It is *same-visit* when the exposure's visit is the visit of the order (the last visit, at or
+before the order, of the visitor id it came with, else of any of the customer's), else
+*later-visit*.
 
 **Experiments (intention to treat).** Every visitor's first exposure to a rule puts them in its
 arm (fired, with its variant, or held out) for good. Their conversion is any order, not
@@ -50,9 +51,12 @@ ATTRIBUTION = (
     + _PEOPLE
     + """,
 order_visit AS (
+  -- The order's own visitor id when it has one (the device it came from), else any of the
+  -- customer's; an order from a device without events has no visit, so no same-visit touch.
   SELECT ov.order_id, arg_max(e.visit_key, e.ts) AS visit_key
   FROM ord_visitors ov JOIN ord o ON o.id = ov.order_id
   JOIN events e ON e.workspace_id = $ws AND e.visitor_key = ov.visitor_key AND e.ts <= o.placed_at
+  WHERE o.visitor_key IS NULL OR ov.visitor_key = o.visitor_key
   GROUP BY ov.order_id
 ),
 last_exposure AS (
@@ -71,7 +75,7 @@ last_chat AS (
   GROUP BY ov.order_id
 )
 SELECT o.order_key, o.revenue, x.id, x.rule_id, x.outcome, x.variant,
-       x.visit_key = v.visit_key AS same_visit, lc.conversation_id
+       coalesce(x.visit_key = v.visit_key, false) AS same_visit, lc.conversation_id, epoch_ms(o.placed_at)
 FROM ord o
 LEFT JOIN last_exposure le ON le.order_id = o.id
 LEFT JOIN exposures x ON x.id = le.exposure_id
@@ -119,6 +123,7 @@ class Attributed:
     variant: str | None
     same_visit: bool | None
     conversation_id: int | None
+    placed_ms: int
 
 
 def attribute(archive: Archive, workspace_id: int, *, window_days: int = 7) -> list[Attributed]:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from kohtaamo.analytics.archive import Archive
+from kohtaamo.analytics.attribution import attribute
 
 Per = Literal["agent", "rule", "shop"]
 Unit = Literal["count", "share", "seconds", "messages", "money"]
@@ -162,6 +163,87 @@ class ShopChatterConversion(Kpi):
     FROM v LEFT JOIN chat USING (visitor_key) LEFT JOIN buy USING (visitor_key)
     GROUP BY 1 ORDER BY 1
     """
+
+
+class _Attributed(Kpi):
+    """KPIs over attributed orders (analytics.attribution): orders placed in the range."""
+
+    query = ""
+
+    @classmethod
+    def rows(cls, archive: Archive, workspace_id: int, start: datetime, end: datetime) -> list[Any]:
+        lo, hi = start.timestamp() * 1000, end.timestamp() * 1000
+        return [a for a in attribute(archive, workspace_id) if lo <= a.placed_ms < hi]
+
+
+@kpi
+class RuleConversionsSameVisit(_Attributed):
+    slug, unit, per = "rule.conversions_same_visit", "count", "rule"
+    name = {"fi": "Tilaukset samalla käynnillä", "en": "Orders in the same visit"}
+
+    @classmethod
+    def compute(
+        cls, archive: Archive, workspace_id: int, start: datetime, end: datetime
+    ) -> list[tuple[Any, Any]]:
+        out: dict[int, int] = {}
+        for a in cls.rows(archive, workspace_id, start, end):
+            if a.rule_id is not None and a.outcome == "fired" and a.same_visit:
+                out[a.rule_id] = out.get(a.rule_id, 0) + 1
+        return sorted(out.items())
+
+
+@kpi
+class RuleConversionsWindow(_Attributed):
+    slug, unit, per = "rule.conversions_window", "count", "rule"
+    name = {"fi": "Tilaukset 7 päivän sisällä", "en": "Orders within 7 days"}
+
+    @classmethod
+    def compute(
+        cls, archive: Archive, workspace_id: int, start: datetime, end: datetime
+    ) -> list[tuple[Any, Any]]:
+        out: dict[int, int] = {}
+        for a in cls.rows(archive, workspace_id, start, end):
+            if a.rule_id is not None and a.outcome == "fired":
+                out[a.rule_id] = out.get(a.rule_id, 0) + 1
+        return sorted(out.items())
+
+
+@kpi
+class RuleRevenue(_Attributed):
+    slug, unit, per = "rule.revenue", "money", "rule"
+    name = {"fi": "Liikevaihto (viimeinen kosketus)", "en": "Revenue (last touch)"}
+
+    @classmethod
+    def compute(
+        cls, archive: Archive, workspace_id: int, start: datetime, end: datetime
+    ) -> list[tuple[Any, Any]]:
+        out: dict[int, int] = {}
+        for a in cls.rows(archive, workspace_id, start, end):
+            if a.rule_id is not None and a.outcome == "fired":
+                out[a.rule_id] = out.get(a.rule_id, 0) + a.revenue
+        return sorted(out.items())
+
+
+@kpi
+class AgentBasket(_Attributed):
+    slug, unit, per = "agent.basket", "money", "agent"
+    name = {"fi": "Keskiostos (chatin tilaukset)", "en": "Basket size (orders after a chat)"}
+
+    @classmethod
+    def compute(
+        cls, archive: Archive, workspace_id: int, start: datetime, end: datetime
+    ) -> list[tuple[Any, Any]]:
+        owners = dict(
+            archive.query(
+                "SELECT id, assignee_id FROM conversations WHERE workspace_id = $1", [workspace_id]
+            )
+        )
+        sums: dict[int, list[int]] = {}
+        for a in cls.rows(archive, workspace_id, start, end):
+            agent = owners.get(a.conversation_id) if a.conversation_id else None
+            if agent is not None:
+                sums.setdefault(int(agent), []).append(a.revenue)
+        return sorted((k, sum(v) / len(v)) for k, v in sums.items())
 
 
 def describe() -> list[dict[str, Any]]:
