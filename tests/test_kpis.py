@@ -24,7 +24,14 @@ pytestmark = pytest.mark.asyncio
 
 
 async def _chat(
-    app: FastAPI, shop: f.Shop, user_id: int, visitor: str, *, answers: int, rating: str | None
+    app: FastAPI,
+    shop: f.Shop,
+    user_id: int,
+    visitor: str,
+    *,
+    answers: int,
+    rating: str | None,
+    forward_to: int | None = None,
 ) -> None:
     site = Site(shop.id, (), "Europe/Helsinki", "fi", "EUR")
     async with transaction(app.state.sessionmaker) as s:
@@ -44,6 +51,10 @@ async def _chat(
             await chat.agent_says(
                 s, conv=said.conv, user=user, body=f"Vastaus {i}", client_id=f"{visitor}-a{i}"
             )
+        if forward_to is not None:
+            await lifecycle.forward(
+                s, said.conv, by=user, presence=app.state.presence, to_user_id=forward_to
+            )
         await lifecycle.resolve(s, said.conv, user=user, presence=app.state.presence)
         if rating:
             await lifecycle.rate(s, said.conv, value=rating, comment=None)
@@ -55,7 +66,7 @@ async def test_agent_and_shop_kpis(app: FastAPI, client: httpx.AsyncClient, tmp_
     olli = shop.owner
     await _chat(app, shop, aino.user_id, "va", answers=1, rating="up")
     await _chat(app, shop, aino.user_id, "vb", answers=3, rating="down")
-    await _chat(app, shop, aino.user_id, "vc", answers=1, rating=None)
+    await _chat(app, shop, aino.user_id, "vc", answers=1, rating=None, forward_to=olli.user_id)
     await _chat(app, shop, olli.user_id, "vd", answers=2, rating="up")
     for v in ("va", "vb", "vc", "vd", "ve", "vf"):
         r = await f.track(
@@ -81,11 +92,12 @@ async def test_agent_and_shop_kpis(app: FastAPI, client: httpx.AsyncClient, tmp_
             return {str(k): float(v) for k, v in rows}
 
         a, o = str(aino.user_id), str(olli.user_id)
-        assert values("agent.conversations") == {a: 3, o: 1}
+        assert values("agent.conversations") == {a: 2, o: 2}  # vc went to Olli
         assert values("agent.thumbs_up_share") == {a: 0.5, o: 1.0}
-        # Messages that count: the visitor's, the agent's and the closing line.
-        assert values("agent.messages_per_conversation") == {a: (3 + 5 + 3) / 3, o: 4}
-        assert values("agent.conversion") == {a: pytest.approx(1 / 3), o: 0.0}
+        # Messages that count: the visitor's, the agents', the forward and closing lines.
+        assert values("agent.messages_per_conversation") == {a: (3 + 5) / 2, o: (4 + 4) / 2}
+        assert values("agent.conversion") == {a: 0.5, o: 0.0}
+        assert values("agent.forwarded_share") == {a: pytest.approx(1 / 3), o: 0.0}
         first = values("agent.first_response_median")
         assert 0 <= first[a] < 60
         assert values("agent.basket") == {a: 5000.0}  # o1 followed va's chat with Aino
@@ -102,7 +114,7 @@ async def test_agent_and_shop_kpis(app: FastAPI, client: httpx.AsyncClient, tmp_
         )
         assert r.status_code == 200
         assert r.text.splitlines()[0] == "agent,agent.conversations"
-        assert f"{a},3" in r.text.splitlines()
+        assert f"{a},2" in r.text.splitlines()
         r = await client.get(
             f"/api/v1/workspaces/{shop.id}/reports/kpis/nope", headers=olli.headers
         )

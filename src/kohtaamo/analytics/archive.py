@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE TABLE IF NOT EXISTS order_lines (
   id BIGINT PRIMARY KEY, order_id BIGINT, product_id VARCHAR, category VARCHAR,
   quantity INTEGER, unit_price BIGINT);
+CREATE TABLE IF NOT EXISTS forwards (
+  id BIGINT PRIMARY KEY, workspace_id INTEGER, conversation_id BIGINT, from_user_id INTEGER,
+  to_user_id INTEGER, to_team_id INTEGER, forwarded_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS fill_state (
   source VARCHAR PRIMARY KEY, high_water VARCHAR, rows BIGINT, filled_at TIMESTAMPTZ);
 """
@@ -63,6 +66,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "refunded", "currency", "status", "source", "placed_at", "updated_at",
     ),
     "order_lines": ("id", "order_id", "product_id", "category", "quantity", "unit_price"),
+    "forwards": ("id", "workspace_id", "conversation_id", "from_user_id", "to_user_id", "to_team_id", "forwarded_at"),
 }  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kohtaamo.analytics.archive import Archive
-from kohtaamo.chat.models import Conversation
+from kohtaamo.chat.models import Conversation, Forward
 from kohtaamo.commerce.models import Order, OrderLine
 from kohtaamo.kit import jsonx
 from kohtaamo.kit.clock import utcnow
@@ -114,6 +114,39 @@ async def fill_exposures(
         total += len(rows)
         if len(rows) < BATCH:
             return total
+
+
+async def fill_forwards(
+    maker: async_sessionmaker[AsyncSession], archive: Archive, *, settle: float = SETTLE
+) -> int:
+    mark = int(_mark(archive, "forwards") or 0)
+    cutoff = utcnow() - timedelta(seconds=settle)
+    async with maker() as session:
+        rows = (
+            await session.execute(
+                select(
+                    Forward.id,
+                    Forward.workspace_id,
+                    Forward.conversation_id,
+                    Forward.from_user_id,
+                    Forward.to_user_id,
+                    Forward.to_team_id,
+                    Forward.at,
+                )
+                .where(Forward.id > mark, Forward.at <= cutoff)
+                .order_by(Forward.id)
+                .limit(BATCH)
+            )
+        ).all()
+    if rows:
+        await asyncio.to_thread(
+            archive.append,
+            "forwards",
+            [tuple(r) for r in rows],
+            source="forwards",
+            high_water=str(rows[-1][0]),
+        )
+    return len(rows)
 
 
 def _since(archive: Archive, source: str, settle: float) -> tuple[datetime, datetime]:
@@ -241,6 +274,7 @@ async def fill(
         "exposures": await fill_exposures(maker, archive, settle=settle),
         "conversations": await fill_conversations(maker, archive, settle=settle),
         "orders": await fill_orders(maker, archive, settle=settle),
+        "forwards": await fill_forwards(maker, archive, settle=settle),
     }
 
 

@@ -102,6 +102,29 @@ class AgentConversion(Kpi):
     )
 
 
+@kpi
+class AgentForwarded(Kpi):
+    slug, unit, per = "agent.forwarded_share", "share", "agent"
+    name = {"fi": "Siirrettyjen osuus", "en": "Share forwarded"}
+    # Of the conversations an agent had (assigned now, or handed on by them), the share they
+    # forwarded to someone else.
+    query = """
+    WITH had AS (
+      SELECT assignee_id AS agent, id FROM conversations
+      WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3 AND assignee_id IS NOT NULL
+      UNION
+      SELECT f.from_user_id, f.conversation_id FROM forwards f JOIN conversations c
+        ON c.id = f.conversation_id
+      WHERE f.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3
+        AND f.from_user_id IS NOT NULL),
+    gave AS (SELECT DISTINCT from_user_id AS agent, conversation_id AS id FROM forwards
+      WHERE workspace_id = $1 AND from_user_id IS NOT NULL)
+    SELECT had.agent, avg(CASE WHEN gave.id IS NULL THEN 0.0 ELSE 1.0 END)
+    FROM had LEFT JOIN gave ON gave.agent = had.agent AND gave.id = had.id
+    GROUP BY 1 ORDER BY 1
+    """
+
+
 _EXP = "FROM exposures WHERE workspace_id = $1 AND exposed_at >= $2 AND exposed_at < $3"
 
 
