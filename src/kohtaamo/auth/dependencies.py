@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from fastapi.responses import RedirectResponse, Response
 
 from kohtaamo.auth import service
 from kohtaamo.auth.models import Role
@@ -91,3 +92,15 @@ def _needs(minimum: Role):  # type: ignore[no-untyped-def]
 MemberAccess = Annotated[Access, Depends(_needs(Role.agent))]
 AdminAccess = Annotated[Access, Depends(_needs(Role.admin))]
 OwnerAccess = Annotated[Access, Depends(_needs(Role.owner))]
+
+
+async def page_member(request: Request, db: DB, ws_id: int) -> tuple[Principal, Role] | Response:
+    """For HTML pages: the signed-in member and their role, or a redirect to the login page.
+    Non-members get 404, as in the API."""
+    p = await optional_principal(request, db)
+    if p is None:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    role = await service.role_in(db, user_id=p.user.id, workspace_id=ws_id)
+    if role is None:
+        raise NotFound("no such workspace", field="workspace_id")
+    return p, role

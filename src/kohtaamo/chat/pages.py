@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from kohtaamo.auth import service as auth
-from kohtaamo.auth.dependencies import optional_principal
+from kohtaamo.auth.dependencies import page_member
 from kohtaamo.auth.models import Role, User
 from kohtaamo.auth.service import Principal
 from kohtaamo.bus import publish
@@ -32,19 +32,9 @@ router = APIRouter(include_in_schema=False)
 WsId = Annotated[int, Path(ge=1)]
 
 
-async def _member(request: Request, db: DB, ws_id: int) -> tuple[Principal, Role] | Response:
-    p = await optional_principal(request, db)
-    if p is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    role = await auth.role_in(db, user_id=p.user.id, workspace_id=ws_id)
-    if role is None:
-        raise NotFound("no such workspace", field="workspace_id")
-    return p, role
-
-
 @router.get("/workspaces/{ws_id}/inbox")
 async def inbox(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     p, role = m
@@ -93,7 +83,7 @@ def _canned_path(ws_id: int) -> str:
 
 @router.get("/workspaces/{ws_id}/canned-replies")
 async def canned_page(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     return await _render_canned(request, db, ws_id, *m)
@@ -132,7 +122,7 @@ async def _render_canned(
 
 @router.post("/workspaces/{ws_id}/canned-replies")
 async def canned_create(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     p, role = m
@@ -183,7 +173,7 @@ async def canned_create(ws_id: WsId, request: Request, db: DB) -> Response:
 async def canned_change(
     ws_id: WsId, reply_id: Annotated[int, Path(ge=1)], request: Request, db: DB
 ) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     p, role = m
@@ -263,7 +253,7 @@ async def _render_settings(
 
 @router.get("/workspaces/{ws_id}/chat-settings")
 async def chat_settings(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     return await _render_settings(request, db, ws_id, *m)
@@ -282,7 +272,7 @@ def _patterns(text: str) -> list[dict[str, str]]:
 
 @router.post("/workspaces/{ws_id}/chat-settings")
 async def chat_settings_save(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     p, role = m

@@ -51,12 +51,7 @@ async def record_order(
     lifetime value without counting as an order. The caller (commerce) makes orders idempotent
     by order id; this only adds up.
     """
-    stmt = (
-        select(Customer)
-        .where(Customer.workspace_id == workspace_id, Customer.customer_id == customer_id)
-        .with_for_update()
-    )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    row = await _locked(session, workspace_id, customer_id)
     if row is None:
         row = Customer(
             workspace_id=workspace_id,
@@ -80,16 +75,20 @@ async def record_order(
     return _facts(row)
 
 
-async def adjust_value(
-    session: AsyncSession, *, workspace_id: int, customer_id: str, delta: int
-) -> None:
-    """Move a customer's lifetime value without counting an order (a corrected total)."""
+async def _locked(session: AsyncSession, workspace_id: int, customer_id: str) -> Customer | None:
     stmt = (
         select(Customer)
         .where(Customer.workspace_id == workspace_id, Customer.customer_id == customer_id)
         .with_for_update()
     )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def adjust_value(
+    session: AsyncSession, *, workspace_id: int, customer_id: str, delta: int
+) -> None:
+    """Move a customer's lifetime value without counting an order (a corrected total)."""
+    row = await _locked(session, workspace_id, customer_id)
     if row is None:
         return
     row.lifetime_value = max(row.lifetime_value + delta, 0)
@@ -101,12 +100,7 @@ async def cancel_order(
     session: AsyncSession, *, workspace_id: int, customer_id: str, remaining: int
 ) -> None:
     """Take back an order that will not happen: one order fewer, and what was left of its value."""
-    stmt = (
-        select(Customer)
-        .where(Customer.workspace_id == workspace_id, Customer.customer_id == customer_id)
-        .with_for_update()
-    )
-    row = (await session.execute(stmt)).scalar_one_or_none()
+    row = await _locked(session, workspace_id, customer_id)
     if row is None:
         return
     row.orders = max(row.orders - 1, 0)

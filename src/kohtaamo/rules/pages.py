@@ -11,12 +11,11 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from kohtaamo.auth import service as auth
-from kohtaamo.auth.dependencies import optional_principal
+from kohtaamo.auth.dependencies import page_member
 from kohtaamo.auth.models import Role
 from kohtaamo.auth.service import Principal
 from kohtaamo.kit.clock import utcnow
-from kohtaamo.kit.errors import AppError, NotFound
+from kohtaamo.kit.errors import AppError
 from kohtaamo.rules import service, texts
 from kohtaamo.rules.catalog import TEMPLATES
 from kohtaamo.rules.forms import (
@@ -42,16 +41,6 @@ WsId = Annotated[int, Path(ge=1)]
 RuleId = Annotated[int, Path(ge=1)]
 
 
-async def _member(request: Request, db: DB, ws_id: int) -> tuple[Principal, Role] | Response:
-    p = await optional_principal(request, db)
-    if p is None:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-    role = await auth.role_in(db, user_id=p.user.id, workspace_id=ws_id)
-    if role is None:
-        raise NotFound("no such workspace", field="workspace_id")
-    return p, role
-
-
 def _list_path(ws_id: int) -> str:
     return f"/workspaces/{ws_id}/rules"
 
@@ -71,7 +60,7 @@ async def _stats(db: DB, ws_id: int) -> dict[int, dict[str, int]]:
 
 @router.get("/workspaces/{ws_id}/rules")
 async def rules_list(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     return await _render_list(request, db, ws_id, *m)
@@ -103,7 +92,7 @@ async def _render_list(
 
 @router.post("/workspaces/{ws_id}/rules/templates")
 async def install(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     p, role = m
@@ -122,7 +111,7 @@ async def install(ws_id: WsId, request: Request, db: DB) -> Response:
 
 @router.post("/workspaces/{ws_id}/rules/{rule_id}/toggle")
 async def toggle(ws_id: WsId, rule_id: RuleId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     p, role = m
@@ -164,7 +153,7 @@ async def _form(
 
 @router.get("/workspaces/{ws_id}/rules/new")
 async def new_form(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     return await _form(request, db, ws_id, *m, None)
@@ -172,7 +161,7 @@ async def new_form(ws_id: WsId, request: Request, db: DB) -> Response:
 
 @router.get("/workspaces/{ws_id}/rules/try")
 async def try_page(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     condition = '{">=": [{"var": "page.idle_seconds"}, 90]}'
@@ -218,7 +207,7 @@ async def _try(
 
 @router.post("/workspaces/{ws_id}/rules/try")
 async def try_run(ws_id: WsId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     form = await request.form()
@@ -251,7 +240,7 @@ async def create(ws_id: WsId, request: Request, db: DB) -> Response:
 
 @router.get("/workspaces/{ws_id}/rules/{rule_id}")
 async def edit_form(ws_id: WsId, rule_id: RuleId, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     return await _form(request, db, ws_id, *m, await service.get_rule(db, ws_id, rule_id))
@@ -263,7 +252,7 @@ async def update(ws_id: WsId, rule_id: RuleId, request: Request, db: DB) -> Resp
 
 
 async def _save(ws_id: int, rule_id: int | None, request: Request, db: DB) -> Response:
-    m = await _member(request, db, ws_id)
+    m = await page_member(request, db, ws_id)
     if isinstance(m, Response):
         return m
     p, role = m
