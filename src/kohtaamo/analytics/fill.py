@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,116 +38,98 @@ def _mark(archive: Archive, source: str) -> str | None:
     return state.high_water if state else None
 
 
-async def fill_events(
-    maker: async_sessionmaker[AsyncSession], archive: Archive, *, settle: float = SETTLE
+async def _append_only(
+    maker: async_sessionmaker[AsyncSession],
+    archive: Archive,
+    *,
+    source: str,
+    columns: Sequence[Any],
+    settle: float,
+    convert: Callable[[Any], tuple[Any, ...]] = tuple,
 ) -> int:
-    mark = int(_mark(archive, "events") or 0)
+    """Copy rows past the source's mark, oldest first, in batches: `columns[0]` is the id that
+    orders them, `columns[-1]` a time the settle cut-off applies to (dropped from the copy
+    when `convert` says so)."""
+    id_col, time_col = columns[0], columns[-1]
+    mark = int(_mark(archive, source) or 0)
     cutoff = utcnow() - timedelta(seconds=settle)
     total = 0
     while True:
         async with maker() as session:
             rows = (
                 await session.execute(
-                    select(
-                        TrackedEvent.seq,
-                        TrackedEvent.workspace_id,
-                        TrackedEvent.visitor_key,
-                        TrackedEvent.visit_key,
-                        TrackedEvent.type,
-                        TrackedEvent.ts,
-                        TrackedEvent.received_at,
-                        TrackedEvent.props,
-                    )
-                    .where(TrackedEvent.seq > mark, TrackedEvent.received_at <= cutoff)
-                    .order_by(TrackedEvent.seq)
+                    select(*columns)
+                    .where(id_col > mark, time_col <= cutoff)
+                    .order_by(id_col)
                     .limit(BATCH)
                 )
             ).all()
         if not rows:
             return total
-        data = [(*r[:7], jsonx.dumps_str(r[7] or {})) for r in rows]
         mark = int(rows[-1][0])
-        await asyncio.to_thread(
-            archive.append, "events", data, source="events", high_water=str(mark)
-        )
+        data = [convert(r) for r in rows]
+        await asyncio.to_thread(archive.append, source, data, source=source, high_water=str(mark))
         total += len(rows)
         if len(rows) < BATCH:
             return total
+
+
+async def fill_events(
+    maker: async_sessionmaker[AsyncSession], archive: Archive, *, settle: float = SETTLE
+) -> int:
+    e = TrackedEvent
+    columns = (
+        e.seq,
+        e.workspace_id,
+        e.visitor_key,
+        e.visit_key,
+        e.type,
+        e.ts,
+        e.props,
+        e.received_at,
+    )
+
+    def convert(r: Any) -> tuple[Any, ...]:
+        # The archive's column order: received_at before props (JSON text).
+        return (*r[:6], r[7], jsonx.dumps_str(r[6] or {}))
+
+    return await _append_only(
+        maker, archive, source="events", columns=columns, settle=settle, convert=convert
+    )
 
 
 async def fill_exposures(
     maker: async_sessionmaker[AsyncSession], archive: Archive, *, settle: float = SETTLE
 ) -> int:
-    mark = int(_mark(archive, "exposures") or 0)
-    cutoff = utcnow() - timedelta(seconds=settle)
-    total = 0
-    while True:
-        async with maker() as session:
-            rows = (
-                await session.execute(
-                    select(
-                        Exposure.id,
-                        Exposure.workspace_id,
-                        Exposure.rule_id,
-                        Exposure.visitor_key,
-                        Exposure.visit_key,
-                        Exposure.customer_id,
-                        Exposure.at,
-                        Exposure.outcome,
-                        Exposure.variant,
-                        Exposure.reason,
-                    )
-                    .where(Exposure.id > mark, Exposure.at <= cutoff)
-                    .order_by(Exposure.id)
-                    .limit(BATCH)
-                )
-            ).all()
-        if not rows:
-            return total
-        mark = int(rows[-1][0])
-        await asyncio.to_thread(
-            archive.append,
-            "exposures",
-            [tuple(r) for r in rows],
-            source="exposures",
-            high_water=str(mark),
-        )
-        total += len(rows)
-        if len(rows) < BATCH:
-            return total
+    x = Exposure
+    columns = (
+        x.id, x.workspace_id, x.rule_id, x.visitor_key, x.visit_key, x.customer_id, x.at,
+        x.outcome, x.variant, x.reason, x.at,
+    )  # fmt: skip
+    return await _append_only(
+        maker,
+        archive,
+        source="exposures",
+        columns=columns,
+        settle=settle,
+        convert=lambda r: tuple(r[:10]),
+    )
 
 
 async def fill_forwards(
     maker: async_sessionmaker[AsyncSession], archive: Archive, *, settle: float = SETTLE
 ) -> int:
-    mark = int(_mark(archive, "forwards") or 0)
-    cutoff = utcnow() - timedelta(seconds=settle)
-    async with maker() as session:
-        rows = (
-            await session.execute(
-                select(
-                    Forward.id,
-                    Forward.workspace_id,
-                    Forward.conversation_id,
-                    Forward.from_user_id,
-                    Forward.to_user_id,
-                    Forward.to_team_id,
-                    Forward.at,
-                )
-                .where(Forward.id > mark, Forward.at <= cutoff)
-                .order_by(Forward.id)
-                .limit(BATCH)
-            )
-        ).all()
-    if rows:
-        await asyncio.to_thread(
-            archive.append,
-            "forwards",
-            [tuple(r) for r in rows],
-            source="forwards",
-            high_water=str(rows[-1][0]),
-        )
-    return len(rows)
+    f = Forward
+    columns = (
+        f.id,
+        f.workspace_id,
+        f.conversation_id,
+        f.from_user_id,
+        f.to_user_id,
+        f.to_team_id,
+        f.at,
+    )
+    return await _append_only(maker, archive, source="forwards", columns=columns, settle=settle)
 
 
 def _since(archive: Archive, source: str, settle: float) -> tuple[datetime, datetime]:
