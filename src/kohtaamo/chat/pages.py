@@ -77,6 +77,13 @@ async def inbox(ws_id: WsId, request: Request, db: DB) -> Response:
     )
 
 
+def _first_error(exc: ValidationError) -> tuple[str, str]:
+    """The first problem of a form: its field path and a message naming it."""
+    err = exc.errors()[0]
+    name = ".".join(str(x) for x in err["loc"]) or "form"
+    return name, f"{name}: {err['msg']}"
+
+
 def _canned_path(ws_id: int) -> str:
     return f"/workspaces/{ws_id}/canned-replies"
 
@@ -139,8 +146,7 @@ async def canned_create(ws_id: WsId, request: Request, db: DB) -> Response:
         data = CannedReplyCreate.model_validate(values)
         await canned.create_reply(db, workspace_id=ws_id, data=data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = str(err["loc"][0]) if err["loc"] else "body"
+        name, message = _first_error(exc)
         return await _render_canned(
             request,
             db,
@@ -148,7 +154,7 @@ async def canned_create(ws_id: WsId, request: Request, db: DB) -> Response:
             p,
             role,
             422,
-            error=f"{name}: {err['msg']}",
+            error=message,
             field=name,
             values=values,
         )
@@ -189,11 +195,8 @@ async def canned_change(
         try:
             await canned.update_reply(db, row, CannedReplyUpdate.model_validate(values))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            name = str(err["loc"][0]) if err["loc"] else "body"
-            return await _render_canned(
-                request, db, ws_id, p, role, 422, error=f"{name}: {err['msg']}", field=name
-            )
+            name, message = _first_error(exc)
+            return await _render_canned(request, db, ws_id, p, role, 422, error=message, field=name)
         except AppError as exc:
             return await _render_canned(
                 request, db, ws_id, p, role, exc.status, error=exc.message, field=exc.field
@@ -292,8 +295,7 @@ async def chat_settings_save(ws_id: WsId, request: Request, db: DB) -> Response:
                     }
                 )
             except ValidationError as exc:
-                err = exc.errors()[0]
-                name = ".".join(str(x) for x in err["loc"])
+                name, message = _first_error(exc)
                 return await _render_settings(
                     request,
                     db,
@@ -301,7 +303,7 @@ async def chat_settings_save(ws_id: WsId, request: Request, db: DB) -> Response:
                     p,
                     role,
                     422,
-                    error=f"{name}: {err['msg']}",
+                    error=message,
                     field=name.split(".")[0],
                     values=values,
                 )
@@ -338,11 +340,8 @@ async def chat_settings_save(ws_id: WsId, request: Request, db: DB) -> Response:
         else:
             raise AppError("unknown settings form", field="what")
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = ".".join(str(x) for x in err["loc"]) or "form"
-        return await _render_settings(
-            request, db, ws_id, p, role, 422, error=f"{name}: {err['msg']}", field=name
-        )
+        name, message = _first_error(exc)
+        return await _render_settings(request, db, ws_id, p, role, 422, error=message, field=name)
     except (AppError, ValueError) as exc:
         message = exc.message if isinstance(exc, AppError) else "capacity: must be a number"
         status = exc.status if isinstance(exc, AppError) else 422
