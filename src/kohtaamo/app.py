@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -139,19 +138,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.chat.wire()
         app.state.archive = None
-        filler: asyncio.Task[None] | None = None
+        filler: fill.Filler | None = None
         if settings.analytics_in_server:
             try:
                 app.state.archive = Archive(settings.analytics_path)
             except Exception as exc:  # another process holds the file: it fills it, not us
                 log.warning("analytics archive not opened here", extra={"error": str(exc)})
             if app.state.archive is not None:
-                filler = asyncio.create_task(
-                    fill.run_forever(
-                        maker, app.state.archive, every=settings.analytics_fill_seconds
-                    ),
-                    name="analytics-fill",
+                filler = fill.Filler(
+                    settings.database_url, app.state.archive, every=settings.analytics_fill_seconds
                 )
+                filler.start()
         ops.watch_gc()
         # What start-up built lives as long as the process: keep it out of every later full
         # collection (fewer, shorter pauses with thousands of sockets open).
@@ -161,9 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             if filler is not None:
-                filler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await filler
+                await asyncio.to_thread(filler.stop)
             if app.state.archive is not None:
                 app.state.archive.close()
             await ingestor.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -273,3 +274,42 @@ async def run_forever(
         except Exception:
             log.exception("archive fill failed; retrying next round")
         await asyncio.sleep(every)
+
+
+class Filler:
+    """The embedded server's archive worker, on its own thread with its own event loop and
+    connections: copying tens of thousands of rows through the ORM would otherwise hold the
+    server's loop for tens of milliseconds a batch (a 50-rule /track p99 went from 58 ms to
+    692 ms with the fill on the loop; docs/benchmarks.md)."""
+
+    def __init__(self, database_url: str, archive: Archive, *, every: float) -> None:
+        self._url = database_url
+        self._archive = archive
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kohtaamo-archive", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        asyncio.run(self._loop())
+
+    async def _loop(self) -> None:
+        from kohtaamo.db.engine import make_engine, make_sessionmaker
+
+        engine = make_engine(self._url, pool_size=1)
+        try:
+            maker = make_sessionmaker(engine)
+            while not self._stop.is_set():
+                try:
+                    await fill(maker, self._archive)
+                except Exception:
+                    log.exception("archive fill failed; retrying next round")
+                await asyncio.to_thread(self._stop.wait, self._every)
+        finally:
+            await engine.dispose()
