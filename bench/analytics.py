@@ -6,7 +6,7 @@
 1. Reports: a synthetic archive (DuckDB) of `--events` events in `--visits` visits (2 visits per
    visitor) over 30 days, an exposure to one of `--rules` rules on most visits (10 % held out),
    orders for purchases (some on later visits), conversations, identifies. Then, timed (best and
-   worst of 5): the rule report for every rule with uplift (attribution.experiments) and the
+   worst of 5): the rule report for every rule with uplift (experiments.experiments) and the
    5-step funnel over the 30 days (funnel.funnel). Target: each <= 1 s.
 2. Fill: `--fill-events` events written into a fresh SQLite primary database (the schema the
    migrations make), then `fill_events` copies them into an empty archive. Target: >= 20,000
@@ -92,7 +92,7 @@ def build_archive(path: str, events: int, visits: int, rules: int) -> None:
 
 
 def time_reports(path: str) -> dict[str, list[float]]:
-    from kohtaamo.analytics import attribution
+    from kohtaamo.analytics import experiments
     from kohtaamo.analytics.archive import Archive
     from kohtaamo.analytics.funnel import funnel
 
@@ -101,7 +101,7 @@ def time_reports(path: str) -> dict[str, list[float]]:
     try:
         for _ in range(5):
             t = time.perf_counter()
-            found = attribution.experiments(archive, 1)
+            found = experiments.experiments(archive, 1)
             out["rules"].append(time.perf_counter() - t)
             t = time.perf_counter()
             steps = funnel(archive, 1, DAY0, datetime(2026, 10, 31, tzinfo=UTC))

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from kohtaamo.analytics import attribution, fill, metrics
+from kohtaamo.analytics import attribution, experiments, fill, metrics
 from kohtaamo.analytics.archive import Archive
 from tests import factory as f
 from tests import rulekit as rk
@@ -109,7 +109,7 @@ async def test_attribution_and_experiment_match_hand_computed_values(
         assert by_rule["rule.conversions_window"] == {rule["id"]: 2}  # o1, o3 (o2 was held out)
         assert by_rule["rule.revenue"] == {rule["id"]: 30000}
 
-        (exp,) = attribution.experiments(archive, shop.id)
+        (exp,) = experiments.experiments(archive, shop.id)
         assert exp.rule_id == rule["id"]
         assert (exp.exposed.visitors, exp.holdout.visitors) == (len(fired), len(held))
         # Converted within 7 days of the first exposure: fired[0] (o1), fired[1] (o3); held[0] (o2).

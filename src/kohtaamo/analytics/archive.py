@@ -1,5 +1,5 @@
-"""The analytics archive: an append-only DuckDB copy of events, exposures, conversations and
-orders, filled from the primary database by high-water marks (ADR 0009).
+"""The analytics archive: an append-only DuckDB copy of events, exposures, conversations, their
+messages, agents' teams and orders, filled from the primary database by high-water marks (ADR 0009).
 
 Reports scan it (funnels, attribution, uplift); the live path never touches it. The fill state
 (each source's high-water mark and when it last moved) is a table *in the archive*, written in
@@ -47,6 +47,15 @@ CREATE TABLE IF NOT EXISTS order_lines (
 CREATE TABLE IF NOT EXISTS forwards (
   id BIGINT PRIMARY KEY, workspace_id INTEGER, conversation_id BIGINT, from_user_id INTEGER,
   to_user_id INTEGER, to_team_id INTEGER, forwarded_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS messages (
+  id BIGINT PRIMARY KEY, workspace_id INTEGER, conversation_id BIGINT, author VARCHAR,
+  author_id INTEGER, note BOOLEAN, body VARCHAR, created_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS agents (
+  workspace_id INTEGER, user_id INTEGER, team_id INTEGER, updated_at TIMESTAMPTZ,
+  PRIMARY KEY (workspace_id, user_id));
+CREATE TABLE IF NOT EXISTS rules (
+  id INTEGER PRIMARY KEY, workspace_id INTEGER, name VARCHAR, action VARCHAR, goal VARCHAR,
+  updated_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS fill_state (
   source VARCHAR PRIMARY KEY, high_water VARCHAR, rows BIGINT, filled_at TIMESTAMPTZ);
 """
@@ -67,6 +76,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "order_lines": ("id", "order_id", "product_id", "category", "quantity", "unit_price"),
     "forwards": ("id", "workspace_id", "conversation_id", "from_user_id", "to_user_id", "to_team_id", "forwarded_at"),
+    "messages": ("id", "workspace_id", "conversation_id", "author", "author_id", "note", "body", "created_at"),
+    "agents": ("workspace_id", "user_id", "team_id", "updated_at"),
+    "rules": ("id", "workspace_id", "name", "action", "goal", "updated_at"),
 }  # fmt: skip
 
 

@@ -21,11 +21,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kohtaamo.analytics.archive import Archive
-from kohtaamo.chat.models import Conversation, Forward
+from kohtaamo.chat.models import ChatAgent, Conversation, Forward, Message
 from kohtaamo.commerce.models import Order, OrderLine
 from kohtaamo.kit import jsonx
 from kohtaamo.kit.clock import utcnow
-from kohtaamo.rules.models import Exposure
+from kohtaamo.rules.models import Exposure, Rule
 from kohtaamo.tracking.models import TrackedEvent
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,50 @@ async def fill_forwards(
         f.at,
     )
     return await _append_only(maker, archive, source="forwards", columns=columns, settle=settle)
+
+
+async def fill_messages(
+    maker: async_sessionmaker[AsyncSession], archive: Archive, *, settle: float = SETTLE
+) -> int:
+    m = Message
+    columns = (
+        m.id, m.workspace_id, m.conversation_id, m.author, m.author_id, m.note, m.body,
+        m.created_at,
+    )  # fmt: skip
+    return await _append_only(maker, archive, source="messages", columns=columns, settle=settle)
+
+
+async def fill_settings(maker: async_sessionmaker[AsyncSession], archive: Archive) -> int:
+    """Agents' teams and rules' names and actions, copied whole each pass (tens of rows per
+    workspace): reports use today's teams and names."""
+    a, r = ChatAgent, Rule
+    async with maker() as session:
+        agents = (
+            await session.execute(select(a.workspace_id, a.user_id, a.team_id, a.updated_at))
+        ).all()
+        rules = (
+            await session.execute(
+                select(r.id, r.workspace_id, r.name, r.action, r.goal, r.updated_at)
+            )
+        ).all()
+    mark = utcnow().isoformat()
+    await asyncio.to_thread(
+        archive.append,
+        "agents",
+        [tuple(x) for x in agents],
+        source="agents",
+        high_water=mark,
+        replace=True,
+    )
+    await asyncio.to_thread(
+        archive.append,
+        "rules",
+        [(x[0], x[1], x[2], (x[3] or {}).get("type"), x[4], x[5]) for x in rules],
+        source="rules",
+        high_water=mark,
+        replace=True,
+    )
+    return len(agents) + len(rules)
 
 
 def _since(archive: Archive, source: str, settle: float) -> tuple[datetime, datetime]:
@@ -259,6 +303,8 @@ async def fill(
         "conversations": await fill_conversations(maker, archive, settle=settle),
         "orders": await fill_orders(maker, archive, settle=settle),
         "forwards": await fill_forwards(maker, archive, settle=settle),
+        "messages": await fill_messages(maker, archive, settle=settle),
+        "settings": await fill_settings(maker, archive),
     }
 
 

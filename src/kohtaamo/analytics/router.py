@@ -4,20 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from kohtaamo.analytics import attribution, metrics
+from kohtaamo.analytics import attribution, experiments, funnel, metrics
 from kohtaamo.analytics.archive import Archive
 from kohtaamo.auth.dependencies import MemberAccess
 from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import Invalid, NotFound, Unavailable
+from kohtaamo.shops.models import Workspace
+from kohtaamo.web.deps import DB
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}/reports", tags=["reports"])
-Window = Annotated[int, Query(ge=1, le=90, description="attribution window in days")]
+Window = Annotated[
+    int | None,
+    Query(ge=1, le=90, description="attribution window in days; default the workspace's"),
+]
+Start = Annotated[datetime | None, Query(description="inclusive, ISO 8601 with a zone")]
+End = Annotated[datetime | None, Query(description="exclusive; default now")]
+
+
+async def _window(db: AsyncSession, workspace_id: int, asked: int | None) -> int:
+    if asked is not None:
+        return asked
+    days = await db.scalar(select(Workspace.attribution_days).where(Workspace.id == workspace_id))
+    return int(days or 7)
+
+
+def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    end = end or utcnow()
+    start = start or end - timedelta(days=30)
+    if start.tzinfo is None:
+        raise Invalid("start needs a time zone (e.g. 2026-11-01T00:00:00+02:00)", field="start")
+    if end.tzinfo is None:
+        raise Invalid("end needs a time zone (e.g. 2026-11-30T00:00:00+02:00)", field="end")
+    if end <= start:
+        raise Invalid("end must be after start", field="end")
+    return start, end
 
 
 def _archive(request: Request) -> Archive:
@@ -30,25 +59,60 @@ def _archive(request: Request) -> Archive:
 
 @router.get("/rules")
 async def rule_report(
-    access: MemberAccess, request: Request, window_days: Window = 7
+    access: MemberAccess,
+    request: Request,
+    db: DB,
+    window_days: Window = None,
+    start: Start = None,
+    end: End = None,
 ) -> list[dict[str, Any]]:
+    """Each rule's experiment: the visitors first exposed in [start, end) (default: all time)."""
     archive = _archive(request)
+    if start is not None or end is not None:
+        start, end = _range(start, end)
     found = await asyncio.to_thread(
-        attribution.experiments, archive, access.workspace_id, window_days=window_days
+        experiments.experiments,
+        archive,
+        access.workspace_id,
+        window_days=await _window(db, access.workspace_id, window_days),
+        start=start,
+        end=end,
     )
-    return [attribution.as_dict(e) for e in found]
+    return [experiments.as_dict(e) for e in found]
+
+
+@router.get("/funnel")
+async def funnel_report(
+    access: MemberAccess, request: Request, start: Start = None, end: End = None
+) -> dict[str, Any]:
+    """People per stage in [start, end) (default the last 30 days); stages in docs/analytics.md."""
+    start, end = _range(start, end)
+    steps = await asyncio.to_thread(
+        funnel.funnel, _archive(request), access.workspace_id, start, end
+    )
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "stages": [
+            {"stage": s.stage, "people": s.people, "of_previous": s.of_previous} for s in steps
+        ],
+    }
 
 
 @router.get("/attribution")
 async def attribution_report(
     access: MemberAccess,
     request: Request,
-    window_days: Window = 7,
+    db: DB,
+    window_days: Window = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     archive = _archive(request)
     rows = await asyncio.to_thread(
-        attribution.attribute, archive, access.workspace_id, window_days=window_days
+        attribution.attribute,
+        archive,
+        access.workspace_id,
+        window_days=await _window(db, access.workspace_id, window_days),
     )
     if format == "csv":
         out = io.StringIO()
@@ -110,22 +174,30 @@ async def kpi_values(
     slug: str,
     access: MemberAccess,
     request: Request,
-    start: Annotated[datetime | None, Query(description="inclusive, ISO 8601 with a zone")] = None,
-    end: Annotated[datetime | None, Query(description="exclusive; default now")] = None,
+    db: DB,
+    start: Start = None,
+    end: End = None,
+    key: Annotated[
+        list[str] | None, Query(description="only these keys (agent, team, rule ids)")
+    ] = None,
+    window_days: Window = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     kpi = metrics.REGISTRY.get(slug)
     if kpi is None:
         raise NotFound(f"no KPI {slug}; GET …/reports/kpis lists them", field="slug")
-    end = end or utcnow()
-    start = start or end - timedelta(days=30)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise Invalid(
-            "start and end need a time zone (e.g. 2026-11-01T00:00:00+02:00)", field="start"
-        )
-    if end <= start:
-        raise Invalid("end must be after start", field="end")
-    rows = await asyncio.to_thread(kpi.compute, _archive(request), access.workspace_id, start, end)
+    start, end = _range(start, end)
+    window = await _window(db, access.workspace_id, window_days)
+    rows = await asyncio.to_thread(
+        functools.partial(kpi.compute, window_days=window),
+        _archive(request),
+        access.workspace_id,
+        start,
+        end,
+    )
+    if key:
+        wanted = set(key)
+        rows = [r for r in rows if str(r[0]) in wanted]
     if format == "csv":
         out = io.StringIO()
         writer = csv.writer(out)

@@ -25,6 +25,9 @@ class Site:
     timezone: str
     locale: str
     currency: str
+    # Set when identify must be signed (HMAC-SHA256 of the customer id, hex).
+    identity_secret: str | None = None
+    attribution_days: int = 7
 
     def allows_origin(self, origin: str) -> bool:
         origin = origin.lower().rstrip("/")
@@ -40,7 +43,15 @@ class Site:
 
 
 def site_of(ws: Workspace) -> Site:
-    return Site(ws.id, tuple(ws.allowed_origins or ()), ws.timezone, ws.locale, ws.currency)
+    return Site(
+        ws.id,
+        tuple(ws.allowed_origins or ()),
+        ws.timezone,
+        ws.locale,
+        ws.currency,
+        ws.identity_secret,
+        ws.attribution_days,
+    )
 
 
 class SiteDirectory:

@@ -21,7 +21,16 @@ class Workspace(Base):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     # The widget's look and page-type patterns: {"title", "color", "page_patterns": [{pattern, type}]}.
     widget: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Days after a rule exposure or a chat within which an order is credited to it.
+    attribution_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    # When set, `identify` must carry hex HMAC-SHA256(secret, customer_id) made by the shop's
+    # server; otherwise anyone's browser could claim any customer's history.
+    identity_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def identity_verification(self) -> bool:
+        return self.identity_secret is not None
 
 
 class ApiKey(Base):

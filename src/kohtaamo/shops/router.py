@@ -23,6 +23,7 @@ from kohtaamo.shops.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
+    IdentitySecretRead,
     WorkspaceCreate,
     WorkspaceRead,
     WorkspaceUpdate,
@@ -112,6 +113,19 @@ async def update_workspace(body: WorkspaceUpdate, access: AdminAccess, db: DB) -
 async def rotate_site_key(access: OwnerAccess, db: DB) -> WorkspaceRead:
     ws = await service.get_workspace(db, access.workspace_id)
     return WorkspaceRead.model_validate(await service.rotate_site_key(db, workspace=ws))
+
+
+@router.post("/workspaces/{workspace_id}/identity-secret", status_code=201)
+async def set_identity_secret(access: OwnerAccess, db: DB) -> IdentitySecretRead:
+    """Turn signed identify on, or rotate its secret; the secret is shown this once."""
+    ws = await service.get_workspace(db, access.workspace_id)
+    return IdentitySecretRead(secret=await service.set_identity_secret(db, workspace=ws))
+
+
+@router.delete("/workspaces/{workspace_id}/identity-secret")
+async def clear_identity_secret(access: OwnerAccess, db: DB) -> WorkspaceRead:
+    ws = await service.get_workspace(db, access.workspace_id)
+    return WorkspaceRead.model_validate(await service.clear_identity_secret(db, workspace=ws))
 
 
 @router.get("/workspaces/{workspace_id}/api-keys")

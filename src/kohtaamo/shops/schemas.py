@@ -64,6 +64,7 @@ class WorkspaceUpdate(BaseModel):
     timezone: str | None = None
     locale: Literal["fi", "en"] | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    attribution_days: int | None = Field(default=None, ge=1, le=90)
 
     @field_validator("allowed_origins")
     @classmethod
@@ -85,7 +86,15 @@ class WorkspaceRead(BaseModel):
     timezone: str
     locale: str
     currency: str
+    attribution_days: int
+    identity_verification: bool
     created_at: datetime
+
+
+class IdentitySecretRead(BaseModel):
+    """Shown once: the shop's server signs each customer id with it (docs/analytics.md)."""
+
+    secret: str
 
 
 class ApiKeyCreate(BaseModel):

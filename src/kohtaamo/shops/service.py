@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,6 +83,23 @@ async def update_workspace(
 
 async def rotate_site_key(session: AsyncSession, *, workspace: Workspace) -> Workspace:
     workspace.site_key = new_token(SITE_KEY_PREFIX, 12)
+    await session.flush()
+    publish(session, WorkspaceChanged(workspace_id=workspace.id))
+    return workspace
+
+
+async def set_identity_secret(session: AsyncSession, *, workspace: Workspace) -> str:
+    """Turn identity verification on (or rotate its secret): from now on `identify` must be
+    signed with the returned secret."""
+    secret = secrets.token_hex(32)
+    workspace.identity_secret = secret
+    await session.flush()
+    publish(session, WorkspaceChanged(workspace_id=workspace.id))
+    return secret
+
+
+async def clear_identity_secret(session: AsyncSession, *, workspace: Workspace) -> Workspace:
+    workspace.identity_secret = None
     await session.flush()
     publish(session, WorkspaceChanged(workspace_id=workspace.id))
     return workspace

@@ -127,6 +127,7 @@ async def answer(
         site, source = await resolve_sender(directory, headers, batch.site_key)
         await service.throttle(tracker, site, len(batch.events))
         intake = service.check(tracker, batch, may_hold_nul=b"\\u0000" in body)
+        service.verify_identity(site, intake, source)
         result, _state = await service.track(tracker, site=site, intake=intake, source=source)
     except AppError as exc:
         return Answer(exc.status, jsonx.dumps(exc.body()), exc.headers() | cors)

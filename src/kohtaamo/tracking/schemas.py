@@ -124,6 +124,8 @@ class ReviewsRead(Props):
 
 class Identify(Props):
     customer_id: Ident
+    # hex HMAC-SHA256(identity secret, customer_id); checked, then dropped (never stored)
+    signature: str | None = Field(default=None, max_length=128)
 
 
 class Purchase(Props):

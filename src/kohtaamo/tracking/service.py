@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kohtaamo.config import Settings
 from kohtaamo.kit.clock import utcnow
-from kohtaamo.kit.errors import NotFound, RateLimited, Unavailable
+from kohtaamo.kit.errors import Forbidden, NotFound, RateLimited, Unavailable
 from kohtaamo.kit.ratelimit import RateLimiter
 from kohtaamo.shops.directory import Site
 from kohtaamo.tracking.ingest import Ingestor, QueueFull, Submission
@@ -100,6 +102,30 @@ def check(tracker: Tracker, batch: TrackBatch, *, may_hold_nul: bool = True) -> 
     except Exception:
         EVENTS.labels("rejected").inc(len(batch.events))
         raise
+
+
+def identity_signature(secret: str, customer_id: str) -> str:
+    return hmac.new(secret.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_identity(site: Site, intake: Intake, source: str) -> None:
+    """With identity verification on, a browser's `identify` must carry the shop server's
+    signature of the customer id; without it anyone could claim a customer's orders and chats.
+    The secret API key's calls are trusted. Signatures are never stored."""
+    for ev in intake.events:
+        if ev.type != "identify":
+            continue
+        sent = ev.props.pop("signature", None)
+        if site.identity_secret is None or source == "server":
+            continue
+        expected = identity_signature(site.identity_secret, ev.props["customer_id"])
+        if not isinstance(sent, str) or not hmac.compare_digest(sent.lower(), expected):
+            raise Forbidden(
+                "identify needs props.signature: hex HMAC-SHA256 of the customer id with the "
+                "workspace's identity secret, made by the shop's server"
+                + (" (this one does not match)" if sent else ""),
+                field="props.signature",
+            )
 
 
 async def track(

@@ -708,9 +708,13 @@
       if (!json.startsWith("{") || json.length > 4096) return void console.warn("Kohtaamo.track: props must be an object under 4 KiB");
       return enqueue(type, JSON.parse(json));
     },
-    identify(customerId) {
+    // With identity verification on, the shop's server passes { signature }: hex HMAC-SHA256
+    // of the customer id with the workspace's identity secret.
+    identify(customerId, options) {
       if (customerId == null || customerId === "") return void console.warn("Kohtaamo.identify: customer id missing");
-      return api.track("identify", { customer_id: String(customerId) });
+      const props = { customer_id: String(customerId) };
+      if (options && options.signature) props.signature = String(options.signature);
+      return api.track("identify", props);
     },
     open: () => open(true),
     close: () => close(false),

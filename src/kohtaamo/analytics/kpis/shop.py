@@ -1,0 +1,53 @@
+"""Per shop: the people who chatted against those who did not. A person is a customer (every
+visitor id linked to them, as in analytics.attribution) or else an anonymous visitor id; the
+people counted are those who viewed a page in the range."""
+
+from __future__ import annotations
+
+from kohtaamo.analytics.attribution import PEOPLE
+from kohtaamo.analytics.metrics import Kpi, kpi
+
+_GROUPS = (
+    "WITH "  # noqa: S608 - fixed text; values are bound parameters
+    + PEOPLE.replace("$ws", "$1")
+    + """,
+person AS (SELECT visitor_key, min(customer_id) AS customer_id FROM links GROUP BY 1),
+seen AS (
+  SELECT DISTINCT coalesce(p.customer_id, e.visitor_key) AS who FROM events e
+  LEFT JOIN person p USING (visitor_key)
+  WHERE e.workspace_id = $1 AND e.ts >= $2 AND e.ts < $3 AND e.type = 'page_view'),
+chat AS (
+  SELECT DISTINCT coalesce(p.customer_id, c.visitor_key) AS who FROM conversations c
+  LEFT JOIN person p USING (visitor_key)
+  WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3),
+buy AS (
+  SELECT coalesce(o.customer_id, p.customer_id, o.visitor_key) AS who,
+         count(*) AS orders, sum(o.revenue) AS revenue
+  FROM ord o LEFT JOIN person p ON p.visitor_key = o.visitor_key
+  WHERE o.placed_at >= $2 AND o.placed_at < $3 GROUP BY 1),
+grouped AS (
+  SELECT CASE WHEN chat.who IS NULL THEN 'others' ELSE 'chatters' END AS grp,
+         buy.orders, buy.revenue
+  FROM seen LEFT JOIN chat USING (who) LEFT JOIN buy USING (who))
+"""
+)
+
+
+@kpi
+class ShopChatterConversion(Kpi):
+    slug, unit, per = "shop.conversion_chatters_vs_not", "share", "shop"
+    name = {"fi": "Konversio: chattailijat vs. muut", "en": "Conversion: chatters vs others"}
+    query = _GROUPS + (  # noqa: S608 - fixed text
+        "SELECT grp, avg(CASE WHEN orders IS NULL THEN 0.0 ELSE 1.0 END) FROM grouped "
+        "GROUP BY 1 ORDER BY 1"
+    )
+
+
+@kpi
+class ShopChatterAov(Kpi):
+    slug, unit, per = "shop.aov_chatters_vs_not", "money", "shop"
+    name = {"fi": "Keskiostos: chattailijat vs. muut", "en": "Average order: chatters vs others"}
+    query = _GROUPS + (  # noqa: S608 - fixed text
+        "SELECT grp, sum(revenue) / sum(orders) FROM grouped WHERE orders IS NOT NULL "
+        "GROUP BY 1 ORDER BY 1"
+    )
