@@ -164,3 +164,34 @@ async def test_orders_need_the_secret_key_and_valid_fields(
     await client.post("/api/v1/orders", json=order(), headers=server(shop))
     r = await client.get("/api/v1/orders/1001", headers=server(other))
     assert r.status_code == 404  # another shop's key sees nothing
+
+
+async def test_a_purchase_event_through_track_is_an_order_that_the_server_confirms(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    shop = await f.shop(app, client)
+    buy = f.event("purchase", {"order_id": "W-1", "value": 4990, "currency": "EUR"})
+    ident = f.event("identify", {"customer_id": "asiakas-7"})
+    r = await f.track(client, f.batch(shop, [ident, buy], visitor="vis-9", visit="s-1"))
+    assert r.status_code == 200, r.text
+    r = await client.get(f"/api/v1/workspaces/{shop.id}/orders", headers=shop.owner.headers)
+    (seen,) = r.json()
+    assert (seen["order_id"], seen["source"], seen["confirmed"]) == ("W-1", "widget", False)
+    assert (seen["visitor_id"], seen["customer_id"], seen["total"]) == ("vis-9", "asiakas-7", 4990)
+    assert await facts(app, shop) == (1, 4990)
+    # The same event again (a retried batch) and the server's report: still one order.
+    r = await f.track(client, f.batch(shop, [buy], visitor="vis-9", visit="s-1"))
+    assert r.json()["duplicates"] == 1
+    r = await client.post("/api/v1/orders", json=order("W-1", total=5880), headers=server(shop))
+    assert r.status_code == 200, r.text
+    assert (r.json()["confirmed"], r.json()["total"]) == (True, 5880)
+    # A server order first, and the widget's view of it later (another amount): the server wins.
+    r = await client.post("/api/v1/orders", json=order("S-2", total=1000), headers=server(shop))
+    assert r.status_code == 201
+    late = f.event("purchase", {"order_id": "S-2", "value": 900, "currency": "EUR"})
+    r = await f.track(client, f.batch(shop, [late], visitor="vis-9", visit="s-2"))
+    assert r.status_code == 200
+    r = await client.get(f"/api/v1/workspaces/{shop.id}/orders", headers=shop.owner.headers)
+    totals = {o["order_id"]: (o["total"], o["confirmed"]) for o in r.json()}
+    assert totals == {"W-1": (5880, True), "S-2": (1000, True)}
+    assert await facts(app, shop) == (2, 6880)

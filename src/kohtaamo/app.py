@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kohtaamo import ops
 from kohtaamo.analytics import fill
+from kohtaamo.analytics import pages as analytics_pages
 from kohtaamo.analytics import router as analytics_router
 from kohtaamo.analytics.archive import Archive
 from kohtaamo.auth import pages as auth_pages
@@ -29,6 +30,7 @@ from kohtaamo.chat import sockets as chat_sockets
 from kohtaamo.chat.raw import chat_store
 from kohtaamo.chat.switchboard import Switchboard
 from kohtaamo.commerce import router as commerce_router
+from kohtaamo.commerce import service as commerce_service
 from kohtaamo.commerce import webhooks as commerce_webhooks
 from kohtaamo.config import Settings, get_settings
 from kohtaamo.contacts.service import FactsCache
@@ -52,7 +54,7 @@ from kohtaamo.tracking import router as tracking_router
 from kohtaamo.tracking.endpoint import TrackEndpoint
 from kohtaamo.tracking.ingest import Ingestor
 from kohtaamo.tracking.live import LiveStore, MemoryLiveStore, RedisLiveStore
-from kohtaamo.tracking.service import Tracker
+from kohtaamo.tracking.service import PurchaseSeen, Tracker
 from kohtaamo.tracking.writer import make_writer
 from kohtaamo.web import assets, templates
 
@@ -123,8 +125,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.presence = presence
         app.state.rules = rules_engine
         app.state.tracker = Tracker(
-            settings=settings, ingestor=ingestor, live=live, limiter=limiter, decider=rules_engine
+            settings=settings,
+            ingestor=ingestor,
+            live=live,
+            limiter=limiter,
+            decider=rules_engine,
+            bus=bus,
         )
+        bus.subscribe(PurchaseSeen, commerce_service.widget_purchases(maker))
         app.state.chat = Switchboard(
             settings=settings,
             maker=maker,
@@ -199,7 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commerce_webhooks.staff)
     app.include_router(analytics_router.router)
     app.include_router(assets.router)
-    for pages in (auth_pages, shop_pages, rules_pages, chat_pages):
+    for pages in (auth_pages, shop_pages, rules_pages, chat_pages, analytics_pages):
         app.include_router(pages.router)
     templates.mount_static(app)
     return app

@@ -7,7 +7,8 @@ customer, so a chat on the phone and an order on the laptop meet once the custom
 
 **Attribution (last touch).** An order goes to the last exposure (fired *or* held out) of any of
 its visitor ids within the window before it, and to the last conversation in the same window.
-It is *same-visit* when the exposure's visit is the visit of the order (the last visit, at or
+Visit ids are the visitor's own (two devices may both have a visit "s-1"), so a visit is a
+(visitor id, visit id) pair. It is *same-visit* when the exposure's visit is the visit of the order (the last visit, at or
 before the order, of the visitor id it came with, else of any of the customer's), else
 *later-visit*.
 
@@ -46,7 +47,8 @@ ATTRIBUTION = (
 order_visit AS (
   -- The order's own visitor id when it has one (the device it came from), else any of the
   -- customer's; an order from a device without events has no visit, so no same-visit touch.
-  SELECT ov.order_id, arg_max(e.visit_key, e.ts) AS visit_key
+  SELECT ov.order_id, arg_max(e.visitor_key, e.ts) AS visitor_key,
+         arg_max(e.visit_key, e.ts) AS visit_key
   FROM ord_visitors ov JOIN ord o ON o.id = ov.order_id
   JOIN events e ON e.workspace_id = $ws AND e.visitor_key = ov.visitor_key AND e.ts <= o.placed_at
   WHERE o.visitor_key IS NULL OR ov.visitor_key = o.visitor_key
@@ -68,7 +70,7 @@ last_chat AS (
   GROUP BY ov.order_id
 )
 SELECT o.order_key, o.revenue, x.id, x.rule_id, x.outcome, x.variant,
-       coalesce(x.visit_key = v.visit_key, false) AS same_visit, lc.conversation_id, epoch_ms(o.placed_at)
+       coalesce(x.visitor_key = v.visitor_key AND x.visit_key = v.visit_key, false) AS same_visit, lc.conversation_id, epoch_ms(o.placed_at)
 FROM ord o
 LEFT JOIN last_exposure le ON le.order_id = o.id
 LEFT JOIN exposures x ON x.id = le.exposure_id

@@ -20,7 +20,9 @@ WITH people AS (
   FROM events WHERE workspace_id = $1 AND type = 'identify' GROUP BY visitor_key
 ),
 who AS (
-  SELECT coalesce(p.person, e.visitor_key) AS person, e.visit_key, e.type, e.ts
+  -- A visit id is its visitor's own: the pair names one visit across a person's devices.
+  SELECT coalesce(p.person, e.visitor_key) AS person, e.visitor_key || '/' || e.visit_key AS visit_key,
+         e.type, e.ts
   FROM events e LEFT JOIN people p ON p.visitor_key = e.visitor_key
   WHERE e.workspace_id = $1 AND e.ts >= $2 AND e.ts < $3
 ),

@@ -3,16 +3,19 @@ kept in the customer's facts (contacts) so rules see them."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kohtaamo.commerce.models import Order, OrderLine, OrderStatus, Refund
 from kohtaamo.commerce.schemas import OrderCreate, OrderLineRead, OrderRead, RefundCreate
 from kohtaamo.contacts import service as contacts
+from kohtaamo.db.engine import transaction
 from kohtaamo.kit.clock import as_utc, utcnow
 from kohtaamo.kit.errors import Conflict, Invalid, NotFound
+from kohtaamo.tracking.service import PurchaseSeen
 
 
 async def get_order(session: AsyncSession, workspace_id: int, order_key: str) -> Order:
@@ -235,3 +238,32 @@ async def cancel(session: AsyncSession, order: Order) -> Order:
     order.updated_at = utcnow()
     await session.flush()
     return order
+
+
+def widget_purchases(
+    maker: async_sessionmaker[AsyncSession],
+) -> Callable[[PurchaseSeen], Awaitable[None]]:
+    """The bus handler for the widget's purchase events: an unconfirmed order, unless the shop's
+    server already reported that order id (its values win, whatever the widget saw)."""
+
+    async def handle(event: PurchaseSeen) -> None:
+        async with transaction(maker) as session:
+            if await _find(session, event.workspace_id, event.order_id) is not None:
+                return
+            data = OrderCreate(
+                order_id=event.order_id,
+                customer_id=event.customer_id,
+                visitor_id=event.visitor_key,
+                total=event.value,
+                currency=event.currency,
+                created_at=event.at,
+            )
+            await record_order(
+                session,
+                workspace_id=event.workspace_id,
+                data=data,
+                source="widget",
+                confirmed=False,
+            )
+
+    return handle

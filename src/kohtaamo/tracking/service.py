@@ -8,13 +8,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kohtaamo.bus import Bus, Event
 from kohtaamo.config import Settings
 from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import Forbidden, NotFound, RateLimited, Unavailable
@@ -59,6 +60,20 @@ class Tracker:
     limiter: RateLimiter
     decider: Decider | None = None
     clock: Callable[[], float] = time.time  # epoch seconds; tests move it to drive timers
+    bus: Bus | None = None  # stored purchases are announced here (commerce records them)
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseSeen(Event):
+    """The widget saw a purchase (its thank-you page): commerce records it as an unconfirmed
+    order, which the shop server's report of the same order id confirms."""
+
+    order_id: str
+    value: int
+    currency: str
+    visitor_key: str
+    customer_id: str | None
+    at: datetime
 
 
 def envelope(tracker: Tracker, payload: object) -> TrackBatch:
@@ -166,6 +181,21 @@ async def track(
         LIVE_FAILURES.inc()
         log.exception("live state update failed", extra={"visit": list(key)})
         state = {}
+    if tracker.bus is not None:
+        # The events are committed, so reactions may act on them now.
+        for ev in new:
+            if ev.type == "purchase":
+                await tracker.bus.dispatch(
+                    PurchaseSeen(
+                        workspace_id=site.workspace_id,
+                        order_id=ev.props["order_id"],
+                        value=ev.props["value"],
+                        currency=ev.props["currency"],
+                        visitor_key=intake.visitor_key,
+                        customer_id=intake.customer_id or state.get("customer_id"),
+                        at=ev.ts,
+                    )
+                )
     decision = await decide(tracker, site, state) if state else Decision()
     result = TrackResult(
         accepted=len(stored.accepted),

@@ -34,6 +34,7 @@ register(
         "app.name": "Kohtaamo",
         "app.tagline": "Proactive chat, measured by the orders it earns",
         "nav.workspaces": "Workspaces",
+        "nav.reports": "Reports",
         "nav.logout": "Log out",
         "nav.language": "Suomeksi",
         "login.title": "Log in",
@@ -92,6 +93,7 @@ register(
     {
         "app.tagline": "Proaktiivinen chat, jonka arvo mitataan tilauksina",
         "nav.workspaces": "Työtilat",
+        "nav.reports": "Raportit",
         "nav.logout": "Kirjaudu ulos",
         "nav.language": "In English",
         "login.title": "Kirjaudu",

@@ -51,3 +51,62 @@ class ShopChatterAov(Kpi):
         "SELECT grp, sum(revenue) / sum(orders) FROM grouped WHERE orders IS NOT NULL "
         "GROUP BY 1 ORDER BY 1"
     )
+
+
+@kpi
+class ShopVisitors(Kpi):
+    slug, unit, per = "shop.visitors", "count", "shop"
+    name = {"fi": "Kävijät", "en": "Visitors"}
+    query = _GROUPS + "SELECT 'shop', count(*) FROM grouped"  # noqa: S608 - fixed text
+
+
+@kpi
+class ShopConversion(Kpi):
+    slug, unit, per = "shop.conversion", "share", "shop"
+    name = {"fi": "Konversio", "en": "Conversion"}
+    query = _GROUPS + (  # noqa: S608 - fixed text
+        "SELECT 'shop', avg(CASE WHEN orders IS NULL THEN 0.0 ELSE 1.0 END) FROM grouped "
+        "HAVING count(*) > 0"
+    )
+
+
+@kpi
+class ShopOrders(Kpi):
+    slug, unit, per = "shop.orders", "count", "shop"
+    name = {"fi": "Tilaukset", "en": "Orders"}
+    query = (
+        "SELECT 'shop', count(*) FROM orders WHERE workspace_id = $1 AND placed_at >= $2 "
+        "AND placed_at < $3 AND status <> 'cancelled'"
+    )
+
+
+@kpi
+class ShopRevenue(Kpi):
+    slug, unit, per = "shop.revenue", "money", "shop"
+    name = {"fi": "Liikevaihto", "en": "Revenue"}
+    # Refunds come off; cancelled orders are not orders.
+    query = (
+        "SELECT 'shop', coalesce(sum(total - refunded), 0) FROM orders WHERE workspace_id = $1 "
+        "AND placed_at >= $2 AND placed_at < $3 AND status <> 'cancelled'"
+    )
+
+
+@kpi
+class ShopConversations(Kpi):
+    slug, unit, per = "shop.conversations", "count", "shop"
+    name = {"fi": "Keskustelut", "en": "Conversations"}
+    query = (
+        "SELECT 'shop', count(*) FROM conversations WHERE workspace_id = $1 "
+        "AND created_at >= $2 AND created_at < $3"
+    )
+
+
+@kpi
+class ShopCsat(Kpi):
+    slug, unit, per = "shop.csat", "share", "shop"
+    name = {"fi": "Tyytyväisyys (peukut)", "en": "CSAT (thumbs)"}
+    query = (
+        "SELECT 'shop', avg(CASE WHEN rating = 'up' THEN 1.0 ELSE 0.0 END) FROM conversations "
+        "WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3 AND rating IS NOT NULL "
+        "HAVING count(*) > 0"
+    )

@@ -1,0 +1,326 @@
+"""The owner's report pages: overview, rules and one rule, agents, funnel (Finnish and English).
+Numbers come from the analytics archive (analytics/kpis, experiments, funnel, series); names and
+conversations from the primary database. Each page answers `?format=csv` with its table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from kohtaamo.analytics import experiments, funnel, series
+from kohtaamo.analytics import texts as _texts
+from kohtaamo.analytics.view import View, csv_response, report_view
+from kohtaamo.auth.models import Membership, User
+from kohtaamo.chat.models import ChatAgent, Conversation, Message, Team
+from kohtaamo.kit.errors import NotFound
+from kohtaamo.rules.models import Rule
+from kohtaamo.web.deps import DB
+from kohtaamo.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+WsId = Annotated[int, Path(ge=1)]
+RuleId = Annotated[int, Path(ge=1)]
+TEXTS = _texts  # registers the pages' texts
+
+
+def _page(request: Request, view: View, name: str, **context: Any) -> Response:
+    return render(request, name, locale=view.fmt.locale, **view.context(), **context)
+
+
+def _json(data: Any) -> str:
+    """JSON for a <script type="application/json"> block: no "</script>" can end it early."""
+    return json.dumps(data).replace("<", "\\u003c")
+
+
+def _verdict(e: experiments.Experiment | None) -> tuple[str, dict[str, Any]]:
+    if e is None or not (e.exposed.visitors or e.holdout.visitors):
+        return "none", {}
+    small = min(e.exposed.visitors, e.holdout.visitors)
+    if small < experiments.MIN_SAMPLE:
+        return "little", {"n": small, "min": experiments.MIN_SAMPLE}
+    if e.p_sequential < 0.05:
+        return ("win" if e.uplift > 0 else "lose"), {}
+    return "flat", {}
+
+
+async def _experiments(view: View) -> dict[int, experiments.Experiment]:
+    if view.archive is None:
+        return {}
+    found = await asyncio.to_thread(
+        experiments.experiments,
+        view.archive,
+        view.ws.id,
+        window_days=view.ws.attribution_days,
+        start=view.start,
+        end=view.end,
+    )
+    return {e.rule_id: e for e in found}
+
+
+@router.get("/workspaces/{ws_id}/overview")
+async def overview(ws_id: WsId, request: Request, db: DB) -> Response:
+    view = await report_view(request, db, ws_id)
+    if isinstance(view, Response):
+        return view
+    daily = (
+        await asyncio.to_thread(
+            series.daily, view.archive, ws_id, view.start, view.end, view.ws.timezone
+        )
+        if view.archive
+        else series.Series([])
+    )
+    if request.query_params.get("format") == "csv":
+        names = list(daily.values)
+        rows = [
+            [d.isoformat(), *(daily.values[n][i] for n in names)] for i, d in enumerate(daily.days)
+        ]
+        return csv_response("overview.csv", ["day", *names], rows)
+    tiles = {}
+    for slug in ("visitors", "conversations", "orders", "revenue", "conversion", "csat"):
+        tiles[slug] = (await view.kpi(f"shop.{slug}")).get("shop")
+    return _page(
+        request,
+        view,
+        "overview.html",
+        tab="overview",
+        tiles=tiles,
+        chat_conv=await view.kpi("shop.conversion_chatters_vs_not"),
+        chat_aov=await view.kpi("shop.aov_chatters_vs_not"),
+        chart=_json(daily.as_json()),
+    )
+
+
+@router.get("/workspaces/{ws_id}/reports/rules")
+async def rules_report(ws_id: WsId, request: Request, db: DB) -> Response:
+    view = await report_view(request, db, ws_id)
+    if isinstance(view, Response):
+        return view
+    rules = (
+        (await db.execute(select(Rule).where(Rule.workspace_id == ws_id).order_by(Rule.priority)))
+        .scalars()
+        .all()
+    )
+    exps = await _experiments(view)
+    k = {
+        slug: await view.kpi(f"rule.{slug}")
+        for slug in (
+            "fired", "held_out", "chats_opened", "visitor_replied", "conversions_window",
+            "conversions_same_visit", "revenue", "aov", "csat",
+        )
+    }  # fmt: skip
+    rows = []
+    for r in rules:
+        key = str(r.id)
+        e = exps.get(r.id)
+        verdict, params = _verdict(e)
+        rows.append(
+            {"rule": r, "e": e, "verdict": verdict, "vparams": params}
+            | {name: values.get(key) for name, values in k.items()}
+        )
+    rows.sort(key=lambda x: -(x["fired"] or 0) - (x["held_out"] or 0))
+    if request.query_params.get("format") == "csv":
+        header = [
+            "rule_id",
+            "rule",
+            *k,
+            "uplift",
+            "uplift_low",
+            "uplift_high",
+            "p_sequential",
+            "verdict",
+        ]
+        return csv_response(
+            "rules.csv",
+            header,
+            [
+                [
+                    x["rule"].id, x["rule"].name, *(x[n] for n in k),
+                    x["e"].uplift if x["e"] else None,
+                    x["e"].uplift_interval[0] if x["e"] else None,
+                    x["e"].uplift_interval[1] if x["e"] else None,
+                    x["e"].p_sequential if x["e"] else None,
+                    x["verdict"],
+                ]
+                for x in rows
+            ],
+        )  # fmt: skip
+    return _page(request, view, "rules_report.html", tab="rules", rows=rows)
+
+
+async def _conversations(db: DB, view: View, rule_id: int) -> list[dict[str, Any]]:
+    convs = (
+        (
+            await db.execute(
+                select(Conversation)
+                .where(
+                    Conversation.workspace_id == view.ws.id,
+                    Conversation.rule_id == rule_id,
+                    Conversation.created_at >= view.start,
+                    Conversation.created_at < view.end,
+                )
+                .order_by(Conversation.created_at.desc())
+                .limit(20)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    ids = [c.id for c in convs]
+    msgs: dict[int, list[Message]] = {i: [] for i in ids}
+    if ids:
+        for m in (
+            await db.execute(
+                select(Message).where(Message.conversation_id.in_(ids)).order_by(Message.seq)
+            )
+        ).scalars():
+            msgs[m.conversation_id].append(m)
+    return [{"c": c, "messages": msgs[c.id]} for c in convs]
+
+
+@router.get("/workspaces/{ws_id}/reports/rules/{rule_id}")
+async def rule_report(ws_id: WsId, rule_id: RuleId, request: Request, db: DB) -> Response:
+    view = await report_view(request, db, ws_id)
+    if isinstance(view, Response):
+        return view
+    rule = await db.get(Rule, rule_id)
+    if rule is None or rule.workspace_id != ws_id:
+        raise NotFound("no such rule", field="rule_id")
+    e = (await _experiments(view)).get(rule_id)
+    if request.query_params.get("format") == "csv":
+        arms = [] if e is None else [e.exposed, e.holdout, *e.variants]
+        return csv_response(
+            f"rule-{rule_id}.csv",
+            ["arm", "variant", "visitors", "converted", "conversion", "orders", "revenue", "aov"],
+            [
+                [
+                    a.arm,
+                    a.variant,
+                    a.visitors,
+                    a.converted,
+                    a.conversion,
+                    a.orders,
+                    a.revenue,
+                    a.aov,
+                ]
+                for a in arms
+            ],
+        )
+    figures = {}
+    for slug in ("fired", "held_out", "chats_opened", "visitor_replied", "conversions_window",
+                 "conversions_same_visit", "revenue", "aov", "csat"):  # fmt: skip
+        figures[slug] = (await view.kpi(f"rule.{slug}")).get(str(rule_id))
+    daily = (
+        await asyncio.to_thread(
+            series.daily,
+            view.archive,
+            ws_id,
+            view.start,
+            view.end,
+            view.ws.timezone,
+            rule_id=rule_id,
+        )
+        if view.archive
+        else series.Series([])
+    )
+    verdict, params = _verdict(e)
+    return _page(
+        request,
+        view,
+        "rule_report.html",
+        tab="rules",
+        rule=rule,
+        e=e,
+        verdict=verdict,
+        vparams=params,
+        figures=figures,
+        chart=_json(daily.as_json()),
+        conversations=await _conversations(db, view, rule_id),
+    )
+
+
+AGENT_KPIS = (
+    "conversations", "thumbs_up_share", "first_response_median", "first_response_p90",
+    "reply_wait_median", "reply_wait_p90", "duration_median", "messages_per_conversation",
+    "conversion", "asks_for_sale_share", "upsell_share", "forwarded_share", "basket",
+)  # fmt: skip
+TEAM_KPIS = ("first_response_median", "first_response_p90", "reply_wait_median", "reply_wait_p90")
+
+
+@router.get("/workspaces/{ws_id}/reports/agents")
+async def agents_report(ws_id: WsId, request: Request, db: DB) -> Response:
+    view = await report_view(request, db, ws_id)
+    if isinstance(view, Response):
+        return view
+    k = {slug: await view.kpi(f"agent.{slug}") for slug in AGENT_KPIS}
+    t = {slug: await view.kpi(f"team.{slug}") for slug in TEAM_KPIS}
+    members = (
+        await db.execute(
+            select(User.id, User.name, ChatAgent.team_id)
+            .join(Membership, Membership.user_id == User.id)
+            .outerjoin(
+                ChatAgent,
+                (ChatAgent.user_id == User.id) & (ChatAgent.workspace_id == ws_id),
+            )
+            .where(Membership.workspace_id == ws_id)
+            .order_by(User.name)
+        )
+    ).all()
+    found = await db.execute(select(Team.id, Team.name).where(Team.workspace_id == ws_id))
+    teams: dict[int, str] = {int(r[0]): str(r[1]) for r in found.all()}
+    rows = [
+        {"id": uid, "name": name, "team_id": team, "team": teams.get(team) if team else None}
+        | {slug: k[slug].get(str(uid)) for slug in AGENT_KPIS}
+        for uid, name, team in members
+        if any(str(uid) in k[slug] for slug in AGENT_KPIS)
+    ]
+    rows.sort(key=lambda r: -(r["conversations"] or 0))
+    if request.query_params.get("format") == "csv":
+        return csv_response(
+            "agents.csv",
+            ["user_id", "agent", "team", *AGENT_KPIS],
+            [[r["id"], r["name"], r["team"], *(r[s] for s in AGENT_KPIS)] for r in rows],
+        )
+    team_rows = [
+        {"key": key, "name": teams.get(int(key)) if key.isdigit() else None}
+        | {slug: t[slug].get(key) for slug in TEAM_KPIS}
+        for key in sorted(
+            {key for values in t.values() for key in values}, key=lambda x: (x == "all", x)
+        )
+    ]
+    return _page(
+        request, view, "agents_report.html", tab="agents", rows=rows, teams=team_rows, team_kpis=t
+    )
+
+
+@router.get("/workspaces/{ws_id}/reports/funnel")
+async def funnel_report(ws_id: WsId, request: Request, db: DB) -> Response:
+    view = await report_view(request, db, ws_id)
+    if isinstance(view, Response):
+        return view
+    steps = (
+        await asyncio.to_thread(funnel.funnel, view.archive, ws_id, view.start, view.end)
+        if view.archive
+        else []
+    )
+    first = steps[0].people if steps else 0
+    if request.query_params.get("format") == "csv":
+        return csv_response(
+            "funnel.csv",
+            ["stage", "people", "of_previous"],
+            [[s.stage, s.people, s.of_previous] for s in steps],
+        )
+    chart = {"stages": [s.stage for s in steps], "people": [s.people for s in steps]}
+    return _page(
+        request,
+        view,
+        "funnel_report.html",
+        tab="funnel",
+        steps=steps,
+        first=first,
+        chart=_json(chart),
+    )
