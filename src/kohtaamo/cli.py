@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -277,12 +278,49 @@ def create_user(
 
 
 @main.command()
+@click.option("--visitors", default=1000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--workspace", "workspace_id", required=True, type=click.IntRange(1), help="its id")
+def simulate(visitors: int, days: int, seed: int, workspace_id: int) -> None:
+    """Play realistic traffic into a workspace through the product's own API and chat code:
+    VISITORS over the last DAYS (journeys, problem moments, carts, chats, orders, ratings)."""
+    from kohtaamo.app import create_app
+    from kohtaamo.simulate.history import history
+
+    settings = _settings()
+    try:
+        summary = asyncio.run(
+            history(
+                create_app,
+                settings,
+                workspace_id=workspace_id,
+                visitors=visitors,
+                days=days,
+                seed=seed,
+                progress=lambda line: click.echo(f"  … {line}", err=True),
+            )
+        )
+    except LookupError as exc:
+        raise click.ClickException(f"--workspace: {exc}") from None
+    click.echo(summary.line())
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
     "--db", "db_path", default="./var/demo.db", show_default=True, help="the demo's own SQLite file"
 )
-def demo(host: str, port: int, db_path: str) -> None:
+@click.option(
+    "--history",
+    "history_visitors",
+    default=700,
+    show_default=True,
+    type=click.IntRange(0, 100_000),
+    help="visitors in the simulated month played into a new demo (0: none)",
+)
+def demo(host: str, port: int, db_path: str, history_visitors: int) -> None:
     """Run the demo: its own SQLite file, a demo workspace and logins, the server."""
     from kohtaamo import demo as demo_mod
 
@@ -293,11 +331,30 @@ def demo(host: str, port: int, db_path: str) -> None:
     os.environ["KOHTAAMO_DATABASE_URL"] = f"sqlite+aiosqlite:///{db_path}"
     os.environ.pop("KOHTAAMO_REDIS_URL", None)
     os.environ["KOHTAAMO_PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+    os.environ["KOHTAAMO_ANALYTICS_PATH"] = str(Path(db_path).with_name("demo-analytics.duckdb"))
     settings = _settings()
     from kohtaamo.db.migrate import upgrade
 
     upgrade(settings.database_url)
     info = asyncio.run(_with_db(settings, lambda s: demo_mod.seed(s, settings)))
+    if not info.has_history and history_visitors:
+        from kohtaamo.app import create_app
+        from kohtaamo.simulate.history import history
+
+        click.echo(f"  Simulating a month of the demo shop ({history_visitors} visitors) …")
+        summary = asyncio.run(
+            history(
+                create_app,
+                settings,
+                workspace_id=info.workspace_id,
+                visitors=history_visitors,
+                days=30,
+                seed=1,
+                styles=demo_mod.STYLES,
+                progress=lambda line: click.echo(f"    … {line}"),
+            )
+        )
+        click.echo(f"  {summary.line()}")
     click.echo("")
     click.echo(f"  Kohtaamo demo is running at {settings.public_base_url}/login")
     for email, password, role in info.logins:

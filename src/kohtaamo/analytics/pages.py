@@ -29,7 +29,15 @@ TEXTS = _texts  # registers the pages' texts
 
 
 def _page(request: Request, view: View, name: str, **context: Any) -> Response:
-    return render(request, name, locale=view.fmt.locale, **view.context(), **context)
+    return render(
+        request,
+        name,
+        locale=view.fmt.locale,
+        roomy=True,
+        min_sample=experiments.MIN_SAMPLE,
+        **view.context(),
+        **context,
+    )
 
 
 def _json(data: Any) -> str:
@@ -307,7 +315,7 @@ async def funnel_report(ws_id: WsId, request: Request, db: DB) -> Response:
         if view.archive
         else []
     )
-    first = steps[0].people if steps else 0
+    top = steps[0].people if steps else 0
     if request.query_params.get("format") == "csv":
         return csv_response(
             "funnel.csv",
@@ -321,6 +329,6 @@ async def funnel_report(ws_id: WsId, request: Request, db: DB) -> Response:
         "funnel_report.html",
         tab="funnel",
         steps=steps,
-        first=first,
+        top=top,
         chart=_json(chart),
     )

@@ -20,7 +20,7 @@ from kohtaamo.analytics.archive import Archive
 from kohtaamo.auth.dependencies import page_member
 from kohtaamo.auth.models import Role
 from kohtaamo.auth.service import Principal
-from kohtaamo.kit.clock import utcnow
+from kohtaamo.kit.clock import as_utc, utcnow
 from kohtaamo.shops.models import Workspace
 from kohtaamo.shops.service import get_workspace
 from kohtaamo.web import numbers
@@ -37,6 +37,11 @@ class Fmt:
 
     locale: str
     currency: str
+    timezone: str = "UTC"
+
+    def when(self, at: datetime) -> str:
+        local = as_utc(at).astimezone(ZoneInfo(self.timezone))
+        return local.strftime("%-d.%-m.%Y %H:%M" if self.locale == "fi" else "%Y-%m-%d %H:%M")
 
     def money(self, minor: float | None, cents: bool = False) -> str:
         return numbers.money(minor, self.currency, self.locale, cents=cents)
@@ -156,7 +161,7 @@ async def report_view(request: Request, db: DB, ws_id: int) -> View | Response:
         start,
         end,
         error,
-        Fmt(locale, ws.currency),
+        Fmt(locale, ws.currency, ws.timezone),
     )
 
 

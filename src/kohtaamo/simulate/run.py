@@ -237,7 +237,7 @@ class Simulation:
             effect = EFFECT.get(slug, 1.0)
             p.shown[slug] = effect
             lift = max(lift, effect) if effect >= 1 else min(lift, effect)
-            if action.get("mode") == "chat" and self.rng.random() < 0.3:
+            if action.get("mode") == "chat" and self.rng.random() < 0.16:
                 lift *= await self.chat(p, visit, action.get("exposure_id"), slug)
         return lift
 
@@ -262,12 +262,15 @@ class Simulation:
             lift *= await self.react(p, visit, await self.send(p, visit, [(
                 "page_view", {"url": f"{URL}/demo-shop/tuote/{item.id}", "page_type": "product",
                               "product_id": item.id, "category": item.category})]))  # fmt: skip
-            if r.random() < (0.3 if number == 1 else 0.45):
+            if r.random() < (0.16 if number == 1 else 0.3):
                 self.wait(5, 20)
                 event = {"product_id": item.id, "category": item.category, "unit_price": item.price}
                 p.cart.append(item)
                 lift *= await self.react(p, visit, await self.send(p, visit, [("cart_add", event)]))
-        if r.random() < 0.22:
+        if r.random() < 0.02:  # opens the chat themselves
+            self.wait(5, 30)
+            lift *= await self.chat(p, visit, None, None)
+        if r.random() < 0.2:
             self.wait(5, 30)
             lift *= await self.react(p, visit, await self.send(p, visit, self.problem(p)))
         if not p.cart and r.random() > p.buy_later:
@@ -281,8 +284,8 @@ class Simulation:
         if r.random() < 0.45:  # lingers on the cart: the cart rule's timer comes due
             self.wait(95, 140)
             lift *= await self.react(p, visit, await self.check(p, visit))
-        base = 0.12
-        if r.random() < 0.6:
+        base = 0.06
+        if r.random() < 0.5:
             self.wait(10, 40)
             steps: list[tuple[str, dict[str, Any]]] = [
                 ("page_view", {"url": f"{URL}/demo-shop/kassa", "page_type": "checkout"}),
@@ -290,12 +293,12 @@ class Simulation:
             ]
             if r.random() < 0.18:
                 steps.append(("payment_failed", {"method": "invoice", "reason": "declined"}))
-                base = 0.2
+                base = 0.12
             elif r.random() < 0.12:
                 steps.append(("discount_rejected", {"code": "SYKSY20", "reason": "expired"}))
-                base = 0.3
+                base = 0.18
             else:
-                base = 0.42
+                base = 0.3
             lift *= await self.react(p, visit, await self.send(p, visit, steps))
         chance = min(0.95, max(base, p.buy_later) * lift)
         if r.random() < chance:
@@ -323,7 +326,14 @@ class Simulation:
 
     # --- the whole run ----------------------------------------------------------------------
 
-    async def run(self, *, visitors: int, start: float, end: float) -> Summary:
+    async def run(
+        self,
+        *,
+        visitors: int,
+        start: float,
+        end: float,
+        progress: Callable[[str], None] | None = None,
+    ) -> Summary:
         r = self.rng
         plan: list[tuple[float, int, Person]] = []
         for i in range(visitors):
@@ -336,13 +346,18 @@ class Simulation:
             at = r.uniform(start, end - 600)
             plan.append((at, 1, p))
             for n in range(p.visits_left):
-                at = min(end - 600, at + r.uniform(0.2, 6) * DAY)
+                at += r.uniform(0.2, 6) * DAY
+                if at > end - 600:
+                    break  # that visit is still to come
                 plan.append((at, n + 2, p))
         plan.sort(key=lambda x: x[0])
         self.summary.visitors = visitors
+        step = max(1, len(plan) // 10)
         for i, (at, number, p) in enumerate(plan):
             if i % 50 == 0:
                 await self.agents_online()
+            if progress and i and i % step == 0:
+                progress(f"{100 * i // len(plan)} % of {len(plan)} visits")
             self.t = max(self.t, at)
             if number > 1 and p.customer_id and r.random() < 0.25:
                 p.visitor_key = f"v-{uuid.UUID(int=r.getrandbits(128)).hex[:20]}"  # another device
@@ -351,10 +366,14 @@ class Simulation:
         return self.summary
 
     async def agents_online(self) -> None:
+        """A new shift: each agent is online with probability 0.6 (at least one is)."""
         site = await self.site()
-        for a in self.agents.values():
+        agents = list(self.agents.values())
+        on = [a for a in agents if self.rng.random() < 0.6] or agents[:1]
+        for a in agents:
+            state = "online" if a in on else "away"
             await self.app.state.presence.set_agent(
-                site.workspace_id, AgentState(a.user_id, "online", 4, 0)
+                site.workspace_id, AgentState(a.user_id, state, 4, 0)
             )
 
     async def load_rules(self) -> None:

@@ -3,7 +3,7 @@
 "use strict";
 (function () {
   document.querySelectorAll(".bar[data-w]").forEach(function (el) {
-    el.style.width = Math.max(0, Math.min(1, parseFloat(el.dataset.w) || 0)) * 100 + "%";
+    el.style.width = Math.max(0, Math.min(1, parseFloat(el.dataset.w) || 0)) * 10 + "rem";
   });
   var block = document.getElementById("chart-data");
   if (!block || typeof uPlot === "undefined") return;
@@ -11,6 +11,9 @@
   var lang = document.documentElement.lang === "fi" ? "fi-FI" : "en-GB";
   var COLORS = ["#3b5bdb", "#f08c00", "#2f9e44", "#c2255c"];
   var num = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
+  var dayName = new Intl.DateTimeFormat(lang, { day: "numeric", month: "numeric", year: "numeric", timeZone: "UTC" });
+  var shortDay = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short", timeZone: "UTC" });
+  var X = { label: lang === "fi-FI" ? "Päivä" : "Day", value: function (u, v) { return v == null ? "–" : dayName.format(new Date(v * 1000)); } };
 
   function days() {
     return data.days.map(function (d) { return Date.parse(d + "T12:00:00Z") / 1000; });
@@ -28,14 +31,15 @@
   }
   function bars(label, i, scale) {
     var s = line(label, i, scale);
-    s.paths = uPlot.paths.bars({ size: [0.6, 40] });
+    s.paths = uPlot.paths.bars({ size: [0.6, 90] });
     s.fill = COLORS[i] + "99";
     s.width = 1;
     return s;
   }
   function axes(yfmt, y2fmt) {
     var ax = [
-      { stroke: "#667085", grid: { stroke: "#eef0f4" } },
+      { stroke: "#667085", grid: { stroke: "#eef0f4" },
+        values: function (u, vs) { return vs.map(function (v) { return shortDay.format(new Date(v * 1000)); }); } },
       { stroke: "#667085", grid: { stroke: "#eef0f4" }, size: 60,
         values: function (u, vs) { return vs.map(yfmt || num.format); } },
     ];
@@ -47,17 +51,17 @@
   }
   var builders = {
     traffic: function (el, labels) {
-      return [{ series: [{}, line(labels.visitors, 0), line(labels.conversations, 1)], axes: axes() },
+      return [{ series: [X, line(labels.visitors, 0), line(labels.conversations, 1)], axes: axes() },
         [days(), data.visitors, data.conversations]];
     },
     sales: function (el, labels) {
       var fmt = money(el.dataset.currency || "EUR");
-      return [{ series: [{}, bars(labels.orders, 0), line(labels.revenue, 1, "y2", fmt)], axes: axes(null, fmt),
+      return [{ series: [X, bars(labels.orders, 0), line(labels.revenue, 1, "y2", fmt)], axes: axes(null, fmt),
         scales: { y: { range: function (u, lo, hi) { return [0, Math.max(1, hi)]; } } } },
         [days(), data.orders, data.revenue]];
     },
     rule: function (el, labels) {
-      return [{ series: [{}, line(labels.fired, 0), line(labels.held_out, 1), line(labels.conversations, 2)], axes: axes() },
+      return [{ series: [X, line(labels.fired, 0), line(labels.held_out, 1), line(labels.conversations, 2)], axes: axes() },
         [days(), data.fired, data.held_out, data.conversations]];
     },
     funnel: function (el, labels) {
@@ -65,7 +69,7 @@
       var ax = axes();
       ax[0] = { stroke: "#667085", grid: { show: false }, size: 40,
         values: function (u, vs) { return vs.map(function (v) { return names[v] ? names[v].split(":")[0] : ""; }); } };
-      return [{ series: [{ value: function (u, v) { return names[v] || ""; } }, bars(labels.people, 0)], axes: ax,
+      return [{ series: [{ label: labels.stage || "", value: function (u, v) { return names[v] || ""; } }, bars(labels.people, 0)], axes: ax,
         scales: { x: { time: false, range: [-0.5, names.length - 0.5] }, y: { range: function (u, lo, hi) { return [0, Math.max(1, hi)]; } } } },
         [names.map(function (_, i) { return i; }), data.people]];
     },
