@@ -36,6 +36,7 @@ from kohtaamo.config import Settings, get_settings
 from kohtaamo.contacts.service import FactsCache
 from kohtaamo.db.engine import make_engine, make_sessionmaker
 from kohtaamo.db.migrate import ensure_migrated
+from kohtaamo.demoshop import pages as demo_shop
 from kohtaamo.kit.errors import AppError
 from kohtaamo.kit.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from kohtaamo.realtime.hub import Hub, MemoryHub, RedisHub
@@ -207,7 +208,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commerce_webhooks.staff)
     app.include_router(analytics_router.router)
     app.include_router(assets.router)
-    for pages in (auth_pages, shop_pages, rules_pages, chat_pages, analytics_pages):
+    for pages in (auth_pages, shop_pages, rules_pages, chat_pages, analytics_pages, demo_shop):
         app.include_router(pages.router)
     templates.mount_static(app)
     return app

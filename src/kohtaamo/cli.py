@@ -320,7 +320,13 @@ def simulate(visitors: int, days: int, seed: int, workspace_id: int) -> None:
     type=click.IntRange(0, 100_000),
     help="visitors in the simulated month played into a new demo (0: none)",
 )
-def demo(host: str, port: int, db_path: str, history_visitors: int) -> None:
+@click.option(
+    "--trickle/--no-trickle",
+    default=True,
+    show_default=True,
+    help="keep live simulated visitors coming, so the console shows new chats",
+)
+def demo(host: str, port: int, db_path: str, history_visitors: int, trickle: bool) -> None:
     """Run the demo: its own SQLite file, a demo workspace and logins, the server."""
     from kohtaamo import demo as demo_mod
 
@@ -360,7 +366,22 @@ def demo(host: str, port: int, db_path: str, history_visitors: int) -> None:
     for email, password, role in info.logins:
         click.echo(f"    {role:<6} {email}  /  {password}")
     click.echo(f"  Demo workspace site key: {info.site_key}")
+    click.echo(f"  The demo shop (the widget, live): {settings.public_base_url}/demo-shop")
+    if trickle:
+        click.echo("  Simulated visitors keep arriving; some open chats for you to answer.")
+        _start_trickle(settings.public_base_url, info.site_key)
     click.echo("  Stop with Ctrl+C.")
     click.echo("")
     sys.stdout.flush()
     _run_server(host, port, log_level="WARNING")
+
+
+def _start_trickle(base_url: str, site_key: str) -> None:
+    import threading
+
+    from kohtaamo.simulate.live import Trickle
+
+    def run() -> None:
+        asyncio.run(Trickle(base_url, site_key).run())
+
+    threading.Thread(target=run, name="kohtaamo-demo-visitors", daemon=True).start()

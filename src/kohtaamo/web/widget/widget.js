@@ -239,6 +239,10 @@
       const props = { url: url.slice(0, 2048), page_type: pageType(path) };
       if (HTTP_RE.test(ref)) props.referrer = ref.slice(0, 2048);
       if (title) props.title = title.slice(0, 300);
+      // A product page can name its product and category: <body data-kohtaamo-product="…">.
+      const b = document.body.dataset;
+      if (b.kohtaamoProduct) props.product_id = b.kohtaamoProduct.slice(0, 128);
+      if (b.kohtaamoCategory) props.category = b.kohtaamoCategory.slice(0, 128);
       enqueue("page_view", props, ts);
     });
   }
