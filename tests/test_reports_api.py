@@ -390,10 +390,15 @@ async def test_rules_report_has_sequential_p_looks_and_variants(
     fired_b = sorted(v for v, o in arm.items() if o == ("fired", "b"))
     held = sorted(v for v, o in arm.items() if o == ("held_out", None))
     assert len(fired_a) + len(fired_b) + len(held) == 24
-    assert fired_a and fired_b and held
-    # One visitor of variant a and one held out buy the next day.
+    assert min(len(fired_a), len(fired_b), len(held)) >= 1  # every arm has someone
+    # A visitor of variant a and a held-out one buy the next day; one of variant b three days on.
     key = {"Authorization": f"Bearer {shop.api_key}"}
-    for order_id, visitor, total in (("o-a", fired_a[0], 5000), ("o-h", held[0], 3000)):
+    orders = (
+        ("o-a", fired_a[0], 5000, 1),
+        ("o-h", held[0], 3000, 1),
+        ("o-b", fired_b[0], 4000, 3),
+    )
+    for order_id, visitor, total, days in orders:
         r = await client.post(
             "/api/v1/orders",
             json={
@@ -401,52 +406,60 @@ async def test_rules_report_has_sequential_p_looks_and_variants(
                 "total": total,
                 "currency": "EUR",
                 "visitor_id": visitor,
-                "created_at": (day0 + timedelta(days=1)).isoformat(),
+                "created_at": (day0 + timedelta(days=days)).isoformat(),
             },
             headers=key,
         )
         assert r.status_code == 201, r.text
     await _fill(app, archive)
+    rules = _reports(shop, "/rules")
+    fired, n_held = len(fired_a) + len(fired_b), len(held)
 
-    (report,) = await _ok(client, _reports(shop, "/rules"), shop.owner)
+    (report,) = await _ok(client, rules, shop.owner)  # the workspace's window: 7 days
     assert report["rule_id"] == rule["id"]
-    fired = len(fired_a) + len(fired_b)
-    assert (report["exposed"]["visitors"], report["exposed"]["converted"]) == (fired, 1)
-    assert (report["exposed"]["revenue"], report["exposed"]["orders"]) == (5000, 1)
-    assert (report["holdout"]["visitors"], report["holdout"]["converted"]) == (len(held), 1)
-    assert report["holdout"]["revenue"] == 3000
+    exposed, holdout = report["exposed"], report["holdout"]
+    assert (exposed["visitors"], exposed["converted"], exposed["orders"]) == (fired, 2, 2)
+    assert (exposed["revenue"], exposed["aov"]) == (9000, 4500)
+    assert (holdout["visitors"], holdout["converted"], holdout["revenue"]) == (n_held, 1, 3000)
     assert [
         (v["variant"], v["visitors"], v["converted"], v["revenue"]) for v in report["variants"]
     ] == [
         ("a", len(fired_a), 1, 5000),
-        ("b", len(fired_b), 0, 0),
+        ("b", len(fired_b), 1, 4000),
     ]
-    assert report["uplift"] == pytest.approx(1 / fired - 1 / len(held))
-    # Two daily looks: the day everyone was first exposed, and the day the two orders came.
-    assert report["looks"] == 2
-    looks = [(0, fired, 0, len(held)), (1, fired, 1, len(held))]
+    assert report["uplift"] == pytest.approx(2 / fired - 1 / n_held)
+    # One look a day with news: the exposures (day 0), the orders of day 1 and of day 3.
+    assert report["looks"] == 3
+    looks = [(0, fired, 0, n_held), (1, fired, 1, n_held), (2, fired, 1, n_held)]
     assert report["p_sequential"] == pytest.approx(stats.always_valid(looks))
     assert 0 < report["p_sequential"] <= 1
     assert report["warnings"] == ["fewer than 100 visitors in an arm: not enough data yet"]
 
-    # Only visitors first exposed in [start, end) count: none after the day of the exposures.
+    # A one-day window drops the day-3 order (and its look).
+    (short,) = await _ok(client, rules, shop.owner, window_days=1)
+    assert (short["exposed"]["converted"], short["holdout"]["converted"]) == (1, 1)
+    assert [v["converted"] for v in short["variants"]] == [1, 0]
+    assert short["looks"] == 2
+    # So does the workspace's own window once it is set to one day.
+    r = await client.patch(
+        f"/api/v1/workspaces/{shop.id}", json={"attribution_days": 1}, headers=shop.owner.headers
+    )
+    assert r.status_code == 200, r.text
+    (tight,) = await _ok(client, rules, shop.owner)
+    assert (tight["exposed"]["converted"], tight["looks"]) == (1, 2)
+    r = await _get(client, rules, shop.owner, window_days=0)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["field"] == "query.window_days"
+
+    # Only visitors first exposed in [start, end) count: none after the exposures' hour.
     after = await _ok(
         client,
-        _reports(shop, "/rules"),
+        rules,
         shop.owner,
         start=(day0 + timedelta(hours=2)).isoformat(),
         end=(day0 + timedelta(days=2)).isoformat(),
     )
     assert after == []
-    # A one-day window still reaches the next-day orders; the default (7) is the workspace's.
-    short = await _ok(client, _reports(shop, "/rules"), shop.owner, window_days=1)
-    assert (short[0]["exposed"]["converted"], short[0]["holdout"]["converted"]) == (1, 1)
-    r = await client.patch(
-        f"/api/v1/workspaces/{shop.id}", json={"attribution_days": 1}, headers=shop.owner.headers
-    )
-    assert r.status_code == 200, r.text
-    (tight,) = await _ok(client, _reports(shop, "/rules"), shop.owner)
-    assert tight["exposed"]["converted"] == 1
 
 
 # --- availability and access -------------------------------------------------------------

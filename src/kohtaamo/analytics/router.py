@@ -38,6 +38,8 @@ async def _window(db: AsyncSession, workspace_id: int, asked: int | None) -> int
 
 
 def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    if end is not None and end.tzinfo is None:
+        raise Invalid("end needs a time zone (e.g. 2026-11-30T00:00:00+02:00)", field="end")
     end = end or utcnow()
     start = start or end - timedelta(days=30)
     if start.tzinfo is None:
