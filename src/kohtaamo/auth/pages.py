@@ -21,7 +21,8 @@ LOGIN_CSRF = "kohtaamo_login_csrf"
 
 def _safe_next(value: str | None) -> str:
     # Only local paths: an open redirect after login is a phishing tool.
-    if value and value.startswith("/") and not value.startswith("//"):
+    # Browsers read "/\\host" as "//host", so a backslash after the slash is refused too.
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
     return "/workspaces"
 

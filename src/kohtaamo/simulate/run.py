@@ -192,7 +192,7 @@ class Simulation:
                 customer_id=p.customer_id,
             )  # fmt: skip
             conv_id, agent_id = said.conv.id, said.conv.assignee_id
-        self.summary.chats += 1
+        self.summary.chats += said.opened
         agent = self.agents.get(agent_id) if agent_id else None
         if agent is None:
             return 1.0
