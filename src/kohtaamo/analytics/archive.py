@@ -113,6 +113,9 @@ class Archive:
         self._con.execute("SET preserve_insertion_order = false")
         self._con.execute(SCHEMA)
         self.lock = threading.Lock()
+        # Bumped by every append: results computed from the archive may be reused until it moves.
+        self.generation = 0
+        self.memo: dict[tuple[object, ...], object] = {}
 
     def close(self) -> None:
         with self.lock:
@@ -168,6 +171,8 @@ class Archive:
                     [source, high_water, source, len(rows)],
                 )
                 con.execute("COMMIT")
+                self.generation += 1
+                self.memo.clear()
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

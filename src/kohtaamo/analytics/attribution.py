@@ -95,8 +95,18 @@ class Attributed:
 
 
 def attribute(archive: Archive, workspace_id: int, *, window_days: int = 7) -> list[Attributed]:
+    """Every order's attribution; reused until the archive next changes (a report page asks for
+    it once per KPI)."""
+    key = ("attribute", workspace_id, window_days, archive.generation)
+    hit = archive.memo.get(key)
+    if isinstance(hit, list):
+        return hit
     rows = archive.query(
         ATTRIBUTION.replace("$ws", "$1").replace("$days", "CAST($2 AS INTEGER)"),
         [workspace_id, window_days],
     )
-    return [Attributed(*r) for r in rows]
+    found = [Attributed(*r) for r in rows]
+    if len(archive.memo) > 32:
+        archive.memo.clear()
+    archive.memo[key] = found
+    return found

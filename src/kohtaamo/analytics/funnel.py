@@ -19,24 +19,29 @@ WITH people AS (
   SELECT visitor_key, max(props->>'customer_id') AS person
   FROM events WHERE workspace_id = $1 AND type = 'identify' GROUP BY visitor_key
 ),
-who AS (
-  -- A visit id is its visitor's own: the pair names one visit across a person's devices.
-  SELECT coalesce(p.person, e.visitor_key) AS person, e.visitor_key || '/' || e.visit_key AS visit_key,
-         e.type, e.ts
+visits AS (
+  -- One row per visit first (a visit id is its visitor's own: the pair names one visit across
+  -- a person's devices); the stages are then read from visits, not from every event.
+  SELECT coalesce(p.person, e.visitor_key) AS person, e.visitor_key, e.visit_key,
+         max(e.ts) AS last_ts,
+         bool_or(e.type = 'page_view') AS aware,
+         bool_or(e.type IN ('cart_add', 'checkout_step')) AS considered,
+         min(e.ts) FILTER (WHERE e.type = 'purchase') AS bought_at
   FROM events e LEFT JOIN people p ON p.visitor_key = e.visitor_key
   WHERE e.workspace_id = $1 AND e.ts >= $2 AND e.ts < $3
+  GROUP BY 1, 2, 3
 ),
 per AS (
-  SELECT person,
-         bool_or(type = 'page_view') AS aware,
-         bool_or(type IN ('cart_add', 'checkout_step')) AS considered,
-         min(ts) FILTER (WHERE type = 'purchase') AS first_buy,
-         arg_min(visit_key, ts) FILTER (WHERE type = 'purchase') AS buy_visit
-  FROM who GROUP BY person
+  SELECT person, bool_or(aware) AS aware, bool_or(considered) AS considered,
+         min(bought_at) AS first_buy,
+         arg_min(visitor_key, bought_at) FILTER (WHERE bought_at IS NOT NULL) AS buy_visitor,
+         arg_min(visit_key, bought_at) FILTER (WHERE bought_at IS NOT NULL) AS buy_visit
+  FROM visits GROUP BY person
 ),
 retained AS (
-  SELECT DISTINCT w.person FROM who w JOIN per p USING (person)
-  WHERE p.first_buy IS NOT NULL AND w.ts > p.first_buy AND w.visit_key <> p.buy_visit
+  SELECT DISTINCT v.person FROM visits v JOIN per p USING (person)
+  WHERE p.first_buy IS NOT NULL AND v.last_ts > p.first_buy
+    AND (v.visit_key <> p.buy_visit OR v.visitor_key <> p.buy_visitor)
 ),
 advocates AS (
   SELECT DISTINCT coalesce(p.person, c.visitor_key) AS person FROM conversations c
