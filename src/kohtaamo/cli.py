@@ -285,6 +285,7 @@ def create_user(
 def simulate(visitors: int, days: int, seed: int, workspace_id: int) -> None:
     """Play realistic traffic into a workspace through the product's own API and chat code:
     VISITORS over the last DAYS (journeys, problem moments, carts, chats, orders, ratings)."""
+    from kohtaamo import demo as demo_mod
     from kohtaamo.app import create_app
     from kohtaamo.simulate.history import history
 
@@ -298,6 +299,7 @@ def simulate(visitors: int, days: int, seed: int, workspace_id: int) -> None:
                 visitors=visitors,
                 days=days,
                 seed=seed,
+                styles=demo_mod.STYLES,  # the demo's agents work as described; others "helper"
                 progress=lambda line: click.echo(f"  … {line}", err=True),
             )
         )

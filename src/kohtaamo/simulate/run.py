@@ -366,10 +366,11 @@ class Simulation:
         return self.summary
 
     async def agents_online(self) -> None:
-        """A new shift: each agent is online with probability 0.6 (at least one is)."""
+        """A new shift: mostly one agent on duty, sometimes two (routing gives a tie to the
+        lower user id, so one at a time spreads the chats)."""
         site = await self.site()
         agents = list(self.agents.values())
-        on = [a for a in agents if self.rng.random() < 0.6] or agents[:1]
+        on = self.rng.sample(agents, k=min(len(agents), self.rng.choice((1, 1, 1, 2))))
         for a in agents:
             state = "online" if a in on else "away"
             await self.app.state.presence.set_agent(
