@@ -354,7 +354,7 @@ class Simulation:
         self.summary.visitors = visitors
         step = max(1, len(plan) // 10)
         for i, (at, number, p) in enumerate(plan):
-            if i % 50 == 0:
+            if i % 15 == 0:  # a new shift
                 await self.agents_online()
             if progress and i and i % step == 0:
                 progress(f"{100 * i // len(plan)} % of {len(plan)} visits")
