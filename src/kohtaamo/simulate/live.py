@@ -34,11 +34,27 @@ MOMENTS: list[list[tuple[str, dict[str, Any]]]] = [
 
 
 class Trickle:
-    def __init__(self, base_url: str, site_key: str, *, seed: int = 7) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        site_key: str,
+        *,
+        seed: int = 7,
+        think: tuple[float, float] = (4.0, 12.0),  # seconds before answering the rule
+        stay: float = 180.0,  # seconds the visitor keeps the chat open for an agent
+    ) -> None:
         self.base = base_url.rstrip("/")
         self.site_key = site_key
         self.rng = random.Random(seed)
+        self.think = think
+        self.stay = stay
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """End the visitors' open chats."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def run(self, *, every: tuple[float, float] = (25.0, 60.0)) -> None:
         async with httpx.AsyncClient(base_url=self.base, headers={"Origin": self.base}) as http:
@@ -76,7 +92,7 @@ class Trickle:
                 if action.get("mode") in ("chat", "leave_message") and action.get("exposure_id"):
                     self.spawn(self.answer(visitor, visit, action, locale))
                     return
-            await asyncio.sleep(self.rng.uniform(2, 6))
+            await asyncio.sleep(self.rng.uniform(*self.think) / 2)
 
     async def track(
         self,
@@ -108,7 +124,7 @@ class Trickle:
         url = self.base.replace("http", "ws", 1) + f"/ws/visitor?{query}"
         try:
             async with websockets.connect(url, additional_headers={"Origin": self.base}) as ws:
-                await asyncio.sleep(self.rng.uniform(4, 12))  # reads the message, types
+                await asyncio.sleep(self.rng.uniform(*self.think))  # reads the message, types
                 frame = {
                     "type": "message",
                     "client_id": str(uuid.uuid4()),
@@ -118,7 +134,7 @@ class Trickle:
                 if action.get("mode") == "leave_message":
                     frame["email"] = f"{visitor[-6:]}@example.com"
                 await ws.send(json.dumps(frame))
-                deadline = time.monotonic() + 180
+                deadline = time.monotonic() + self.stay
                 while time.monotonic() < deadline:
                     try:
                         await asyncio.wait_for(ws.recv(), timeout=30)
