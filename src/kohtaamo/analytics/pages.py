@@ -99,8 +99,43 @@ async def overview(ws_id: WsId, request: Request, db: DB) -> Response:
         tiles=tiles,
         chat_conv=await view.kpi("shop.conversion_chatters_vs_not"),
         chat_aov=await view.kpi("shop.aov_chatters_vs_not"),
+        top_rules=sorted(
+            (r for r in await _rule_rows(db, view) if r["fired"] or r["held_out"]),
+            key=lambda r: -(r["revenue"] or 0),
+        )[:5],
         chart=_json(daily.as_json()),
     )
+
+
+RULE_KPIS = (
+    "fired", "held_out", "chats_opened", "visitor_replied", "conversions_window",
+    "conversions_same_visit", "revenue", "aov", "csat",
+)  # fmt: skip
+
+
+async def _rule_rows(db: DB, view: View) -> list[dict[str, Any]]:
+    """Every rule of the workspace with its KPIs, experiment and verdict, busiest first."""
+    rules = (
+        (
+            await db.execute(
+                select(Rule).where(Rule.workspace_id == view.ws.id).order_by(Rule.priority)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    exps = await _experiments(view)
+    k = {slug: await view.kpi(f"rule.{slug}") for slug in RULE_KPIS}
+    rows = []
+    for r in rules:
+        e = exps.get(r.id)
+        verdict, params = _verdict(e)
+        rows.append(
+            {"rule": r, "e": e, "verdict": verdict, "vparams": params}
+            | {name: values.get(str(r.id)) for name, values in k.items()}
+        )
+    rows.sort(key=lambda x: -(x["fired"] or 0) - (x["held_out"] or 0))
+    return rows
 
 
 @router.get("/workspaces/{ws_id}/reports/rules")
@@ -108,34 +143,12 @@ async def rules_report(ws_id: WsId, request: Request, db: DB) -> Response:
     view = await report_view(request, db, ws_id)
     if isinstance(view, Response):
         return view
-    rules = (
-        (await db.execute(select(Rule).where(Rule.workspace_id == ws_id).order_by(Rule.priority)))
-        .scalars()
-        .all()
-    )
-    exps = await _experiments(view)
-    k = {
-        slug: await view.kpi(f"rule.{slug}")
-        for slug in (
-            "fired", "held_out", "chats_opened", "visitor_replied", "conversions_window",
-            "conversions_same_visit", "revenue", "aov", "csat",
-        )
-    }  # fmt: skip
-    rows = []
-    for r in rules:
-        key = str(r.id)
-        e = exps.get(r.id)
-        verdict, params = _verdict(e)
-        rows.append(
-            {"rule": r, "e": e, "verdict": verdict, "vparams": params}
-            | {name: values.get(key) for name, values in k.items()}
-        )
-    rows.sort(key=lambda x: -(x["fired"] or 0) - (x["held_out"] or 0))
+    rows = await _rule_rows(db, view)
     if request.query_params.get("format") == "csv":
         header = [
             "rule_id",
             "rule",
-            *k,
+            *RULE_KPIS,
             "uplift",
             "uplift_low",
             "uplift_high",
@@ -147,7 +160,7 @@ async def rules_report(ws_id: WsId, request: Request, db: DB) -> Response:
             header,
             [
                 [
-                    x["rule"].id, x["rule"].name, *(x[n] for n in k),
+                    x["rule"].id, x["rule"].name, *(x[n] for n in RULE_KPIS),
                     x["e"].uplift if x["e"] else None,
                     x["e"].uplift_interval[0] if x["e"] else None,
                     x["e"].uplift_interval[1] if x["e"] else None,
