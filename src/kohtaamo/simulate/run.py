@@ -182,7 +182,7 @@ class Simulation:
 
     async def chat(self, p: Person, visit: str, exposure_id: int | None, slug: str | None) -> float:
         """Play one conversation; returns a multiplier on buying (what the agent's style earns)."""
-        first, follow = script.visitor_lines(slug, p.locale)
+        first, follow = script.visitor_lines(slug, p.locale, self.rng)
         maker, presence = self.app.state.sessionmaker, self.app.state.presence
         site = await self.site()
         async with transaction(maker) as s:
@@ -196,7 +196,7 @@ class Simulation:
         agent = self.agents.get(agent_id) if agent_id else None
         if agent is None:
             return 1.0
-        answer, closing = script.agent_lines(agent.style, p.locale)
+        answer, closing = script.agent_lines(agent.style, p.locale, self.rng)
         slow = agent.style == "slow"
         self.wait(60, 240) if slow else self.wait(8, 45)
         await self._agent_says(conv_id, agent, answer, f"{visit}-a1")

@@ -8,6 +8,8 @@ does not sell, a "slow" one answers late and briefly.
 
 from __future__ import annotations
 
+import random
+
 # slug -> locale -> the visitor's first answer to the rule's message, then a follow-up
 VISITOR: dict[str, dict[str, tuple[str, str]]] = {
     "email-already-registered": {
@@ -122,6 +124,70 @@ VISITOR: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+# More ways to say it for the rules that fire most, so a rule's conversations read like people.
+MORE_VISITOR: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "cart-idle": {
+        "fi": [
+            ("Onko tätä saatavilla noutona Tampereelta?", "Selvä, tilaan sitten kotiin."),
+            ("Mietin vielä, kumpi muistikortti tähän sopii.", "Okei, otan sen isomman."),
+        ],
+        "en": [("Can I pick this up in a store instead?", "OK, home delivery it is.")],
+    },
+    "default": {
+        "fi": [
+            ("Onko teillä myymälää Helsingissä?", "Hyvä, käyn katsomassa."),
+            ("Kauanko toimitus kestää Ouluun?", "Kiitos, se riittää."),
+        ],
+        "en": [("Do you ship to Sweden?", "Great, thanks.")],
+    },
+    "consideration": {
+        "fi": [("Kumpi näistä kameroista on parempi videokuvaukseen?", "Selvä, kiitos vinkistä.")],
+        "en": [("Which of these is better for video?", "Got it, thanks.")],
+    },
+    "invoice-payment-failed": {
+        "fi": [
+            (
+                "Miksi lasku ei käy? Olen maksanut laskulla ennenkin.",
+                "Ahaa, kokeilen verkkopankkia.",
+            )
+        ],
+        "en": [
+            ("Why can't I pay by invoice? It worked last time.", "I see, I'll use online banking.")
+        ],
+    },
+    "discount-code-rejected": {
+        "fi": [("Kaverilta saatu koodi ei toimi, onko se vanhentunut?", "Harmi, mutta kiitos.")],
+        "en": [("A friend's code doesn't work, has it expired?", "Too bad, but thanks.")],
+    },
+}
+MORE_AGENT: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "fi": {
+        "closer": [
+            (
+                "Hyvä kysymys! Ehdit vielä tämän päivän lähetykseen. Haluaisitko tilata sen nyt?",
+                "Suosittelen myös suojalaukkua, se sopii hyvin yhteen kameran kanssa. Voit nyt jatkaa kassalle!",
+            ),
+        ],
+        "helper": [
+            (
+                "Katsoin tilanteen: tämä hoituu, ja ohje on myös UKK-sivulla.",
+                "Kiva kun sain auttaa!",
+            ),
+        ],
+        "slow": [("Hetki.", "Ok.")],
+    },
+    "en": {
+        "closer": [
+            (
+                "Good question! It still ships today. Would you like to order it now?",
+                "A spare battery pairs really well with it. You can complete your order at checkout!",
+            ),
+        ],
+        "helper": [("I checked, and the FAQ page has the steps too.", "Glad I could help!")],
+        "slow": [("One moment.", "OK.")],
+    },
+}
+
 # locale -> style -> the agent's answers: (first answer, closing line)
 AGENT: dict[str, dict[str, tuple[str, str]]] = {
     "fi": {
@@ -160,11 +226,18 @@ COMMENTS: dict[str, dict[str, str]] = {
 }
 
 
-def visitor_lines(slug: str | None, locale: str) -> tuple[str, str]:
+def visitor_lines(
+    slug: str | None, locale: str, rng: random.Random | None = None
+) -> tuple[str, str]:
+    """The visitor's answer and follow-up; with `rng`, one of the ways to say it."""
     if slug is None:
         return SPONTANEOUS[locale]
-    return VISITOR.get(slug, VISITOR["default"])[locale]
+    first = VISITOR.get(slug, VISITOR["default"])[locale]
+    choices = [first, *MORE_VISITOR.get(slug, {}).get(locale, [])]
+    return rng.choice(choices) if rng else first
 
 
-def agent_lines(style: str, locale: str) -> tuple[str, str]:
-    return AGENT[locale].get(style, AGENT[locale]["helper"])
+def agent_lines(style: str, locale: str, rng: random.Random | None = None) -> tuple[str, str]:
+    style = style if style in AGENT[locale] else "helper"
+    choices = [AGENT[locale][style], *MORE_AGENT[locale].get(style, [])]
+    return rng.choice(choices) if rng else choices[0]
