@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from kohtaamo.app import create_app
+from kohtaamo.auth.models import User
+from kohtaamo.chat import service as chat
 from kohtaamo.chat.models import Conversation, Message
 from kohtaamo.commerce.models import Order
 from kohtaamo.config import Settings
@@ -156,6 +158,27 @@ async def test_a_live_demo_visitor_answers_the_rule_over_the_socket(
                     shop.owner.user_id,
                 )
                 assert conv.lead_email is None
+                # The agent answers in the console; the visitor thanks them.
+                async with app.state.sessionmaker() as s:
+                    user = await s.get(User, shop.owner.user_id)
+                    live = await s.get(Conversation, conv.id)
+                    assert user is not None
+                    assert live is not None
+                    await chat.agent_says(s, conv=live, user=user, body="Hei!", client_id="a-1")
+                    await s.commit()
+                await app.state.bus.deliver(s)
+                for _ in range(100):
+                    async with app.state.sessionmaker() as s:
+                        last = await s.scalar(
+                            select(Message.body)
+                            .where(Message.conversation_id == conv.id)
+                            .order_by(Message.seq.desc())
+                            .limit(1)
+                        )
+                    if last != "Hei!":
+                        break
+                    await asyncio.sleep(0.1)
+                assert last in {"Kiitos avusta!", "Thanks for the help!"}
                 # Nobody online: the visitor leaves a message with an email (a lead).
                 await app.state.presence.drop_agent(shop.id, shop.owner.user_id)
                 first = conv.id

@@ -135,11 +135,27 @@ class Trickle:
                     frame["email"] = f"{visitor[-6:]}@example.com"
                 await ws.send(json.dumps(frame))
                 deadline = time.monotonic() + self.stay
+                thanked = False
                 while time.monotonic() < deadline:
                     try:
-                        await asyncio.wait_for(ws.recv(), timeout=30)
+                        got = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
                     except TimeoutError:
                         await ws.send(json.dumps({"type": "ping"}))
+                        continue
+                    if (
+                        got.get("type") == "message"
+                        and got.get("author") == "agent"
+                        and not thanked
+                    ):
+                        # The agent answered: the visitor thanks them once, as people do.
+                        thanked = True
+                        await asyncio.sleep(self.rng.uniform(*self.think))
+                        thanks = script.SPONTANEOUS[locale][1]
+                        await ws.send(
+                            json.dumps(
+                                {"type": "message", "client_id": str(uuid.uuid4()), "body": thanks}
+                            )
+                        )
         except (OSError, websockets.WebSocketException) as exc:
             log.warning("demo visitor's chat failed: %r", exc)
 
