@@ -2,13 +2,14 @@
 its names, a unit, what it is counted per, and how it is computed over the archive.
 
 A KPI is either one DuckDB `query` taking the workspace ($1) and a half-open time range
-[$2, $3), or a `compute` override. Both return (key, value) rows; the key is an agent's user
+[$2, $3), or a `rows(ask)` override. Both give (key, value) rows; the key is an agent's user
 id, a team id (or "all"), a rule id, or a shop-level label. The KPIs themselves are in
 `analytics/kpis/` (agents, rules, shop); docs/analytics.md defines each.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -16,6 +17,23 @@ from kohtaamo.analytics.archive import Archive
 
 Per = Literal["agent", "team", "rule", "shop"]
 Unit = Literal["count", "share", "seconds", "messages", "money"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a KPI is asked for: one workspace, a half-open time range, the attribution window."""
+
+    archive: Archive
+    workspace_id: int
+    start: datetime
+    end: datetime
+    window_days: int = 7
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        """`query` with $1 the workspace and [$2, $3) the range."""
+        return self.archive.query(
+            query, [self.workspace_id, self.start.isoformat(), self.end.isoformat()]
+        )
 
 
 class Kpi:
@@ -35,7 +53,11 @@ class Kpi:
         *,
         window_days: int = 7,
     ) -> list[tuple[Any, Any]]:
-        return archive.query(cls.query, [workspace_id, start.isoformat(), end.isoformat()])
+        return cls.rows(Ask(archive, workspace_id, start, end, window_days))
+
+    @classmethod
+    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
+        return ask.sql(cls.query)
 
 
 REGISTRY: dict[str, type[Kpi]] = {}

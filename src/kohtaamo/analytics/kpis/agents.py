@@ -8,13 +8,12 @@ answered. Definitions: docs/analytics.md, "KPIs".
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
 from kohtaamo.analytics import selling
 from kohtaamo.analytics.archive import Archive
 from kohtaamo.analytics.attribution import attribute
-from kohtaamo.analytics.metrics import Kpi, kpi, quantile
+from kohtaamo.analytics.metrics import Ask, Kpi, kpi, quantile
 
 _CONV = "FROM conversations WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3"
 
@@ -43,10 +42,6 @@ GROUP BY a.id, a.author_id, a.created_at
 """
 
 
-def _rows(archive: Archive, sql: str, ws: int, start: datetime, end: datetime) -> list[Any]:
-    return archive.query(sql, [ws, start.isoformat(), end.isoformat()])
-
-
 def _teams(archive: Archive, ws: int) -> dict[int, int | None]:
     return dict(archive.query("SELECT user_id, team_id FROM agents WHERE workspace_id = $1", [ws]))
 
@@ -61,29 +56,20 @@ def _by(rows: list[Any], key: Any) -> dict[Any, list[float]]:
 
 
 def _timing(q: float, sql: str, *, per_team: bool) -> Any:
-    """A `compute` giving the q-quantile of seconds per agent, or per team (and "all")."""
+    """A `rows` giving the q-quantile of seconds per agent, or per team (and "all")."""
 
-    def compute(
-        cls: type[Kpi],
-        archive: Archive,
-        workspace_id: int,
-        start: datetime,
-        end: datetime,
-        *,
-        window_days: int = 7,
-    ) -> list[tuple[Any, Any]]:
-        rows = _rows(archive, sql, workspace_id, start, end)
+    def rows(cls: type[Kpi], ask: Ask) -> list[tuple[Any, Any]]:
+        found = ask.sql(sql)
         if not per_team:
-            groups = _by(rows, int)
-            return sorted((k, quantile(v, q)) for k, v in groups.items())
-        teams = _teams(archive, workspace_id)
-        groups = _by(rows, lambda who: teams.get(int(who)))
+            return sorted((k, quantile(v, q)) for k, v in _by(found, int).items())
+        teams = _teams(ask.archive, ask.workspace_id)
+        groups = _by(found, lambda who: teams.get(int(who)))
         out: list[tuple[Any, Any]] = sorted((str(k), quantile(v, q)) for k, v in groups.items())
-        if rows:
-            out.append(("all", quantile([float(s) for _, s in rows], q)))
+        if found:
+            out.append(("all", quantile([float(s) for _, s in found], q)))
         return out
 
-    return classmethod(compute)
+    return classmethod(rows)
 
 
 @kpi
@@ -109,56 +95,56 @@ class AgentThumbsUp(Kpi):
 class AgentFirstResponseMedian(Kpi):
     slug, unit, per = "agent.first_response_median", "seconds", "agent"
     name = {"fi": "Ensivastausaika (mediaani)", "en": "First response time (median)"}
-    compute = _timing(0.5, FIRST_RESPONSES, per_team=False)
+    rows = _timing(0.5, FIRST_RESPONSES, per_team=False)
 
 
 @kpi
 class AgentFirstResponseP90(Kpi):
     slug, unit, per = "agent.first_response_p90", "seconds", "agent"
     name = {"fi": "Ensivastausaika (p90)", "en": "First response time (p90)"}
-    compute = _timing(0.9, FIRST_RESPONSES, per_team=False)
+    rows = _timing(0.9, FIRST_RESPONSES, per_team=False)
 
 
 @kpi
 class AgentReplyWaitMedian(Kpi):
     slug, unit, per = "agent.reply_wait_median", "seconds", "agent"
     name = {"fi": "Vastauksen odotus (mediaani)", "en": "Reply wait (median)"}
-    compute = _timing(0.5, REPLY_WAITS, per_team=False)
+    rows = _timing(0.5, REPLY_WAITS, per_team=False)
 
 
 @kpi
 class AgentReplyWaitP90(Kpi):
     slug, unit, per = "agent.reply_wait_p90", "seconds", "agent"
     name = {"fi": "Vastauksen odotus (p90)", "en": "Reply wait (p90)"}
-    compute = _timing(0.9, REPLY_WAITS, per_team=False)
+    rows = _timing(0.9, REPLY_WAITS, per_team=False)
 
 
 @kpi
 class TeamFirstResponseMedian(Kpi):
     slug, unit, per = "team.first_response_median", "seconds", "team"
     name = {"fi": "Tiimin ensivastausaika (mediaani)", "en": "Team first response (median)"}
-    compute = _timing(0.5, FIRST_RESPONSES, per_team=True)
+    rows = _timing(0.5, FIRST_RESPONSES, per_team=True)
 
 
 @kpi
 class TeamFirstResponseP90(Kpi):
     slug, unit, per = "team.first_response_p90", "seconds", "team"
     name = {"fi": "Tiimin ensivastausaika (p90)", "en": "Team first response (p90)"}
-    compute = _timing(0.9, FIRST_RESPONSES, per_team=True)
+    rows = _timing(0.9, FIRST_RESPONSES, per_team=True)
 
 
 @kpi
 class TeamReplyWaitMedian(Kpi):
     slug, unit, per = "team.reply_wait_median", "seconds", "team"
     name = {"fi": "Tiimin vastauksen odotus (mediaani)", "en": "Team reply wait (median)"}
-    compute = _timing(0.5, REPLY_WAITS, per_team=True)
+    rows = _timing(0.5, REPLY_WAITS, per_team=True)
 
 
 @kpi
 class TeamReplyWaitP90(Kpi):
     slug, unit, per = "team.reply_wait_p90", "seconds", "team"
     name = {"fi": "Tiimin vastauksen odotus (p90)", "en": "Team reply wait (p90)"}
-    compute = _timing(0.9, REPLY_WAITS, per_team=True)
+    rows = _timing(0.9, REPLY_WAITS, per_team=True)
 
 
 @kpi
@@ -184,47 +170,27 @@ class AgentConversion(Kpi):
     name = {"fi": "Keskustelujen konversio", "en": "Conversion of conversations"}
 
     @classmethod
-    def compute(
-        cls,
-        archive: Archive,
-        workspace_id: int,
-        start: datetime,
-        end: datetime,
-        *,
-        window_days: int = 7,
-    ) -> list[tuple[Any, Any]]:
+    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
         """The share of an agent's conversations that an order was attributed to (the
         customer's last chat within the window before the order, on any of their devices)."""
         won = {
             a.conversation_id
-            for a in attribute(archive, workspace_id, window_days=window_days)
+            for a in attribute(ask.archive, ask.workspace_id, window_days=ask.window_days)
             if a.conversation_id is not None
         }
-        rows = _rows(
-            archive,
-            f"SELECT assignee_id, id {_CONV} AND assignee_id IS NOT NULL",
-            workspace_id,
-            start,
-            end,
-        )
+        rows = ask.sql(f"SELECT assignee_id, id {_CONV} AND assignee_id IS NOT NULL")
         per: dict[int, list[float]] = defaultdict(list)
         for agent, conv in rows:
             per[int(agent)].append(1.0 if conv in won else 0.0)
         return sorted((k, sum(v) / len(v)) for k, v in per.items())
 
 
-def _selling(
-    archive: Archive, ws: int, start: datetime, end: datetime, test: Any
-) -> list[tuple[Any, Any]]:
+def _selling(ask: Ask, test: Any) -> list[tuple[Any, Any]]:
     """Of the conversations an agent wrote in, the share where one of their messages matched."""
-    rows = _rows(
-        archive,
+    rows = ask.sql(
         "SELECT m.author_id, m.conversation_id, m.body FROM messages m JOIN conversations c "
         "ON c.id = m.conversation_id WHERE c.workspace_id = $1 AND c.created_at >= $2 "
-        "AND c.created_at < $3 AND m.author = 'agent' AND NOT m.note AND m.author_id IS NOT NULL",
-        ws,
-        start,
-        end,
+        "AND c.created_at < $3 AND m.author = 'agent' AND NOT m.note AND m.author_id IS NOT NULL"
     )
     wrote: dict[int, set[int]] = defaultdict(set)
     hit: dict[int, set[int]] = defaultdict(set)
@@ -241,16 +207,8 @@ class AgentAsksForSale(Kpi):
     name = {"fi": "Pyytää kauppaa", "en": "Asks for the sale"}
 
     @classmethod
-    def compute(
-        cls,
-        archive: Archive,
-        workspace_id: int,
-        start: datetime,
-        end: datetime,
-        *,
-        window_days: int = 7,
-    ) -> list[tuple[Any, Any]]:
-        return _selling(archive, workspace_id, start, end, selling.asks_for_sale)
+    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
+        return _selling(ask, selling.asks_for_sale)
 
 
 @kpi
@@ -259,16 +217,8 @@ class AgentUpsell(Kpi):
     name = {"fi": "Ehdottaa lisämyyntiä", "en": "Proposes an upsell"}
 
     @classmethod
-    def compute(
-        cls,
-        archive: Archive,
-        workspace_id: int,
-        start: datetime,
-        end: datetime,
-        *,
-        window_days: int = 7,
-    ) -> list[tuple[Any, Any]]:
-        return _selling(archive, workspace_id, start, end, selling.proposes_upsell)
+    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
+        return _selling(ask, selling.proposes_upsell)
 
 
 @kpi
@@ -300,25 +250,18 @@ class AgentBasket(Kpi):
     name = {"fi": "Keskiostos (chatin tilaukset)", "en": "Basket size (orders after a chat)"}
 
     @classmethod
-    def compute(
-        cls,
-        archive: Archive,
-        workspace_id: int,
-        start: datetime,
-        end: datetime,
-        *,
-        window_days: int = 7,
-    ) -> list[tuple[Any, Any]]:
+    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
         """The mean value (less refunds) of orders placed in the range and attributed to a
         conversation the agent has."""
         owners = dict(
-            archive.query(
-                "SELECT id, assignee_id FROM conversations WHERE workspace_id = $1", [workspace_id]
+            ask.archive.query(
+                "SELECT id, assignee_id FROM conversations WHERE workspace_id = $1",
+                [ask.workspace_id],
             )
         )
-        lo, hi = start.timestamp() * 1000, end.timestamp() * 1000
+        lo, hi = ask.start.timestamp() * 1000, ask.end.timestamp() * 1000
         sums: dict[int, list[int]] = defaultdict(list)
-        for a in attribute(archive, workspace_id, window_days=window_days):
+        for a in attribute(ask.archive, ask.workspace_id, window_days=ask.window_days):
             agent = owners.get(a.conversation_id) if a.conversation_id else None
             if agent is not None and lo <= a.placed_ms < hi:
                 sums[int(agent)].append(a.revenue)

@@ -7,13 +7,11 @@ in the range they happened in; orders in the range they were placed in, credited
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 from typing import Any
 
-from kohtaamo.analytics.archive import Archive
 from kohtaamo.analytics.attribution import Attributed, attribute
 from kohtaamo.analytics.experiments import experiments
-from kohtaamo.analytics.metrics import Kpi, kpi
+from kohtaamo.analytics.metrics import Ask, Kpi, kpi
 
 _EXP = "FROM exposures WHERE workspace_id = $1 AND exposed_at >= $2 AND exposed_at < $3"
 _CONV = "FROM conversations WHERE workspace_id = $1 AND created_at >= $2 AND created_at < $3"
@@ -73,13 +71,11 @@ class RuleCsat(Kpi):
     )
 
 
-def _credited(
-    archive: Archive, ws: int, start: datetime, end: datetime, window_days: int
-) -> dict[int, list[Attributed]]:
+def _credited(ask: Ask) -> dict[int, list[Attributed]]:
     """Orders placed in the range whose last touch was a rule firing, per rule."""
-    lo, hi = start.timestamp() * 1000, end.timestamp() * 1000
+    lo, hi = ask.start.timestamp() * 1000, ask.end.timestamp() * 1000
     out: dict[int, list[Attributed]] = defaultdict(list)
-    for a in attribute(archive, ws, window_days=window_days):
+    for a in attribute(ask.archive, ask.workspace_id, window_days=ask.window_days):
         if a.rule_id is not None and a.outcome == "fired" and lo <= a.placed_ms < hi:
             out[a.rule_id].append(a)
     return out
@@ -91,16 +87,8 @@ class _Credited(Kpi):
         raise NotImplementedError
 
     @classmethod
-    def compute(
-        cls,
-        archive: Archive,
-        workspace_id: int,
-        start: datetime,
-        end: datetime,
-        *,
-        window_days: int = 7,
-    ) -> list[tuple[Any, Any]]:
-        by_rule = _credited(archive, workspace_id, start, end, window_days)
+    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
+        by_rule = _credited(ask)
         return sorted((rule, cls.value(orders)) for rule, orders in by_rule.items())
 
 
@@ -110,17 +98,8 @@ class RuleConversionsSameVisit(_Credited):
     name = {"fi": "Tilaukset samalla käynnillä", "en": "Orders in the same visit"}
 
     @classmethod
-    def compute(
-        cls,
-        archive: Archive,
-        workspace_id: int,
-        start: datetime,
-        end: datetime,
-        *,
-        window_days: int = 7,
-    ) -> list[tuple[Any, Any]]:
-        rows = super().compute(archive, workspace_id, start, end, window_days=window_days)
-        return [(rule, n) for rule, n in rows if n]
+    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
+        return [(rule, n) for rule, n in super().rows(ask) if n]
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
@@ -163,16 +142,10 @@ class RuleUplift(Kpi):
     name = {"fi": "Konversion nousu vs. vertailuryhmä", "en": "Conversion uplift vs holdout"}
 
     @classmethod
-    def compute(
-        cls,
-        archive: Archive,
-        workspace_id: int,
-        start: datetime,
-        end: datetime,
-        *,
-        window_days: int = 7,
-    ) -> list[tuple[Any, Any]]:
+    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
         """Exposed minus held-out conversion, for rules with visitors in both arms (the full
         report with intervals and p-values is …/reports/rules)."""
-        found = experiments(archive, workspace_id, window_days=window_days, start=start, end=end)
+        found = experiments(
+            ask.archive, ask.workspace_id, window_days=ask.window_days, start=ask.start, end=ask.end
+        )
         return [(e.rule_id, e.uplift) for e in found if e.exposed.visitors and e.holdout.visitors]
