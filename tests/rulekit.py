@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -121,6 +122,8 @@ async def create(client: httpx.AsyncClient, shop: f.Shop, **fields: Any) -> dict
         "holdout_share": 0.0,
         **fields,
     }
+    # An explicit assignment seed (from the name unless given): the arms of every run are the same.
+    body.setdefault("seed", "t-" + hashlib.sha256(str(body["name"]).encode()).hexdigest()[:16])
     r = await client.post(
         f"/api/v1/workspaces/{shop.id}/rules", json=body, headers=shop.owner.headers
     )

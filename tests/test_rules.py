@@ -48,6 +48,8 @@ async def test_unknown_operator_is_refused_with_its_path(
         ),
         ({"condition": True, "action": {"messages": {}}}, "body.action.messages"),
         ({"condition": True, "goal": "fame"}, "body.goal"),
+        ({"condition": True, "seed": "short"}, "body.seed"),
+        ({"condition": True, "seed": "not a seed!"}, "body.seed"),
     ],
 )
 async def test_bad_rules_name_the_field(

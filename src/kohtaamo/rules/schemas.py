@@ -106,6 +106,9 @@ class RuleCreate(RuleFields):
     is_default: bool = False
     enabled: bool = True
     template: str | None = Field(default=None, max_length=64)
+    # The assignment seed: random unless given, so an experiment (or a test, or the simulator)
+    # can be replayed with the same arms. Never changes after creation.
+    seed: str | None = Field(default=None, min_length=8, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
 
 
 class RuleUpdate(RuleFields):

@@ -99,7 +99,7 @@ async def create_rule(session: AsyncSession, *, workspace_id: int, data: RuleCre
         min_free_agents=data.min_free_agents,
         is_default=data.is_default,
         template=data.template,
-        seed=secrets.token_hex(8),
+        seed=data.seed or secrets.token_hex(8),
         revision=1,
         created_at=now,
         updated_at=now,
