@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from kohtaamo.analytics import experiments, funnel, series
+from kohtaamo.analytics import earned, experiments, funnel, series
 from kohtaamo.analytics import texts as _texts
 from kohtaamo.analytics.view import View, csv_response, report_view
 from kohtaamo.auth.models import Membership, User
@@ -99,9 +99,11 @@ async def overview(ws_id: WsId, request: Request, db: DB) -> Response:
         tiles=tiles,
         chat_conv=await view.kpi("shop.conversion_chatters_vs_not"),
         chat_aov=await view.kpi("shop.aov_chatters_vs_not"),
+        # Earned means incremental: a rule credited with orders that would have come anyway
+        # earns nothing (rules without both arms, and so no estimate, come last).
         top_rules=sorted(
             (r for r in await _rule_rows(db, view) if r["fired"] or r["held_out"]),
-            key=lambda r: -(r["revenue"] or 0),
+            key=lambda r: (r["earned"].value is None, -(r["earned"].value or 0)),
         )[:5],
         chart=_json(daily.as_json()),
     )
@@ -132,6 +134,7 @@ async def _rule_rows(db: DB, view: View) -> list[dict[str, Any]]:
         verdict, params = _verdict(e)
         rows.append(
             {"rule": r, "e": e, "verdict": verdict, "vparams": params}
+            | {"earned": earned.incremental(e)}
             | {name: values.get(str(r.id)) for name, values in k.items()}
         )
     rows.sort(key=lambda x: -(x["fired"] or 0) - (x["held_out"] or 0))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kohtaamo.analytics import attribution, experiments, funnel, metrics
+from kohtaamo.analytics import attribution, earned, experiments, funnel, metrics
 from kohtaamo.analytics.archive import Archive
 from kohtaamo.auth.dependencies import MemberAccess
 from kohtaamo.kit.clock import utcnow
@@ -80,7 +80,7 @@ async def rule_report(
         start=start,
         end=end,
     )
-    return [experiments.as_dict(e) for e in found]
+    return [experiments.as_dict(e) | earned.as_dict(e) for e in found]
 
 
 @router.get("/funnel")
