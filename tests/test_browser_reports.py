@@ -110,7 +110,7 @@ def _truth(database_url: str, ws_id: int) -> dict[str, int]:
 
                 return {
                     "visitor ids": await count(Visitor),
-                    "Chatit": await count(Conversation),
+                    "Keskustelut": await count(Conversation),
                     "Tilaukset": await count(Order),
                 }
         finally:
@@ -128,7 +128,7 @@ def _wait_for_archive(page: Page, url: str, truth: dict[str, int]) -> dict[str, 
         tiles = _tiles(page)
         visitors = demokit.number(tiles["Kävijät"])
         if 0 < visitors <= truth["visitor ids"] and all(
-            demokit.number(tiles[k]) == truth[k] for k in ("Chatit", "Tilaukset")
+            demokit.number(tiles[k]) == truth[k] for k in ("Keskustelut", "Tilaukset")
         ):
             return tiles
         assert time.monotonic() < deadline, f"the archive did not fill: {tiles} vs {truth}"
@@ -164,7 +164,7 @@ def _overview(page: Page, ws: str, truth: dict[str, int]) -> int:
     tiles = _wait_for_archive(page, ws + "/overview?last=30", truth)
     assert page.locator("h1").inner_text() == "Yleiskuva"
     assert demokit.number(tiles["Kävijät"]) >= 110, tiles  # 120 people, a few with two devices
-    assert truth["Chatit"] > 0, truth
+    assert truth["Keskustelut"] > 0, truth
     assert truth["Tilaukset"] > 0, truth
     assert demokit.number(tiles["Myynti"]) > 0, tiles
     assert "%" in tiles["Konversio"], tiles
@@ -196,7 +196,7 @@ def _rules(page: Page) -> str:
         cells = rows.nth(i).locator("td")
         fired = demokit.number(cells.nth(1).inner_text())
         held = demokit.number(cells.nth(2).inner_text())
-        replied = demokit.number(cells.nth(4).inner_text())
+        replied = demokit.number(cells.nth(3).inner_text())  # the rule's conversations
         fired_total += fired
         if link is None and fired > 0 and held > 0 and replied > 0:
             link = cells.nth(0).locator("a").get_attribute("href")
@@ -206,7 +206,7 @@ def _rules(page: Page) -> str:
     assert demokit.number(first.nth(1).inner_text()) > 0  # sorted by exposures, most first
     assert first.nth(10).locator(".verdict-tag").count() == 1
     browser.shot(page, "reports-rules-fi")
-    lines = _csv(page, "rule_id")
+    lines = _csv(page, "Säännön id")
     assert len(lines) == 1 + 17
     return link
 
@@ -216,7 +216,7 @@ def _rule(page: Page, href: str) -> None:
     page.wait_for_url(re.compile(r"/reports/rules/\d+\?"))
     tiles = _tiles(page)
     assert demokit.number(tiles["Lauennut"]) > 0, tiles
-    assert demokit.number(tiles["Vertailu"]) > 0, tiles
+    assert demokit.number(tiles["Vertailuryhmässä"]) > 0, tiles
     experiment = page.locator("section", has=page.locator("h2", has_text="Vertailuryhmää vastaan"))
     arms = experiment.locator("table.report tbody tr")
     assert arms.count() >= 2
@@ -235,8 +235,9 @@ def _rule(page: Page, href: str) -> None:
     assert transcripts.first.locator("li.m-visitor").count() >= 1
     assert transcripts.first.get_by_role("link", name="Avaa saapuneissa").is_visible()
     browser.shot(page, "reports-rule-fi")
-    lines = _csv(page, "arm")
-    assert {line.split(",")[0] for line in lines[1:]} >= {"fired", "held_out"}, lines
+    lines = _csv(page, "Ryhmä")
+    groups = {line.split(",")[0] for line in lines[1:]}
+    assert groups >= {"Sääntö näytettiin", "Vertailuryhmä (ei avausta)"}, lines
 
 
 def _agents(page: Page) -> None:

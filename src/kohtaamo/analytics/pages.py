@@ -14,11 +14,13 @@ from sqlalchemy import select
 
 from kohtaamo.analytics import earned, experiments, funnel, series
 from kohtaamo.analytics import texts as _texts
+from kohtaamo.analytics.exports import Col, Table
 from kohtaamo.analytics.view import View, csv_response, report_view
 from kohtaamo.auth.models import Membership, User
 from kohtaamo.chat.models import ChatAgent, Conversation, Message, Team
 from kohtaamo.kit.errors import NotFound
 from kohtaamo.rules.models import Rule
+from kohtaamo.web import i18n
 from kohtaamo.web.deps import DB
 from kohtaamo.web.templates import render
 
@@ -115,6 +117,53 @@ RULE_KPIS = (
 )  # fmt: skip
 
 
+RULES_CSV = (
+    Col("csv.rule_id", "id"),
+    Col("csv.rule", "text"),
+    Col("rule.fired"),
+    Col("rule.held_out"),
+    Col("rule.conversations"),
+    Col("rule.conversions_window"),
+    Col("rule.conversions_same_visit"),
+    Col("rule.revenue"),
+    Col("rule.aov"),
+    Col("rule.incremental_revenue"),
+    Col("csv.incremental_low", "money"),
+    Col("csv.incremental_high", "money"),
+    Col("rule.csat"),
+    Col("rule.uplift"),
+    Col("csv.uplift_low", "points"),
+    Col("csv.uplift_high", "points"),
+    Col("csv.p_sequential", "p"),
+    Col("csv.verdict", "text"),
+)
+ARMS_CSV = (
+    Col("csv.arm", "text"), Col("csv.variant", "text"), Col("arm.people"), Col("arm.converted"),
+    Col("arm.conversion"), Col("arm.orders"), Col("arm.revenue"), Col("arm.rpv"),
+)  # fmt: skip
+
+
+def _csv(view: View, filename: str, cols: tuple[Col, ...], rows: list[list[Any]]) -> Response:
+    """The page's table in its language, each column with its unit (analytics/exports.py)."""
+    table = Table(view.fmt.locale, view.ws.currency, view.ws.timezone)
+    header, body = table.rows(cols, rows)
+    return csv_response(filename, header, body)
+
+
+def _rule_csv_row(x: dict[str, Any], locale: str) -> list[Any]:
+    e: experiments.Experiment | None = x["e"]
+    both = e is not None and e.exposed.visitors > 0 and e.holdout.visitors > 0
+    low, high = e.uplift_interval if e is not None and both else (None, None)
+    return [
+        x["rule"].id, x["rule"].name, x["fired"], x["held_out"], x["visitor_replied"],
+        x["conversions_window"], x["conversions_same_visit"], x["revenue"] or 0, x["aov"],
+        x["earned"].value, x["earned"].low, x["earned"].high, x["csat"],
+        e.uplift if e is not None and both else None, low, high,
+        e.p_sequential if e is not None and both else None,
+        i18n.translate(locale, f"rep.verdict.{x['verdict']}", **x["vparams"]),
+    ]  # fmt: skip
+
+
 async def _rule_rows(db: DB, view: View) -> list[dict[str, Any]]:
     """Every rule of the workspace with its KPIs, experiment and verdict, busiest first."""
     rules = (
@@ -148,31 +197,7 @@ async def rules_report(ws_id: WsId, request: Request, db: DB) -> Response:
         return view
     rows = await _rule_rows(db, view)
     if request.query_params.get("format") == "csv":
-        header = [
-            "rule_id",
-            "rule",
-            *RULE_KPIS,
-            "uplift",
-            "uplift_low",
-            "uplift_high",
-            "p_sequential",
-            "verdict",
-        ]
-        return csv_response(
-            "rules.csv",
-            header,
-            [
-                [
-                    x["rule"].id, x["rule"].name, *(x[n] for n in RULE_KPIS),
-                    x["e"].uplift if x["e"] else None,
-                    x["e"].uplift_interval[0] if x["e"] else None,
-                    x["e"].uplift_interval[1] if x["e"] else None,
-                    x["e"].p_sequential if x["e"] else None,
-                    x["verdict"],
-                ]
-                for x in rows
-            ],
-        )  # fmt: skip
+        return _csv(view, "rules.csv", RULES_CSV, [_rule_csv_row(x, view.fmt.locale) for x in rows])
     return _page(request, view, "rules_report.html", tab="rules", rows=rows)
 
 
@@ -217,23 +242,16 @@ async def rule_report(ws_id: WsId, rule_id: RuleId, request: Request, db: DB) ->
     e = (await _experiments(view)).get(rule_id)
     if request.query_params.get("format") == "csv":
         arms = [] if e is None else [e.exposed, e.holdout, *e.variants]
-        return csv_response(
+        return _csv(
+            view,
             f"rule-{rule_id}.csv",
-            ["arm", "variant", "visitors", "converted", "conversion", "orders", "revenue", "aov"],
+            ARMS_CSV,
             [
-                [
-                    a.arm,
-                    a.variant,
-                    a.visitors,
-                    a.converted,
-                    a.conversion,
-                    a.orders,
-                    a.revenue,
-                    a.aov,
-                ]
+                [i18n.translate(view.fmt.locale, f"rep.arm.{a.arm}"), a.variant, a.visitors,
+                 a.converted, a.conversion, a.orders, a.revenue, a.rpv]
                 for a in arms
             ],
-        )
+        )  # fmt: skip
     figures = {}
     for slug in ("fired", "held_out", "chats_opened", "visitor_replied", "conversions_window",
                  "conversions_same_visit", "revenue", "aov", "csat"):  # fmt: skip
@@ -262,6 +280,7 @@ async def rule_report(ws_id: WsId, rule_id: RuleId, request: Request, db: DB) ->
         verdict=verdict,
         vparams=params,
         figures=figures,
+        earned=earned.incremental(e),
         chart=_json(daily.as_json()),
         conversations=await _conversations(db, view, rule_id),
     )

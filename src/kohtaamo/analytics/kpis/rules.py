@@ -44,7 +44,10 @@ class RuleSuppressed(Kpi):
 @kpi
 class RuleChatsOpened(Kpi):
     slug, unit, per = "rule.chats_opened", "count", "rule"
-    name = {"fi": "Avatut chatit", "en": "Chats opened"}
+    name = {
+        "fi": "Avaukset (chatin avaavat laukeamiset)",
+        "en": "Chat openings (firings that open the chat)",
+    }
     # A fired rule whose action opens the chat panel with its message.
     query = (
         "SELECT x.rule_id, count(*) FROM exposures x JOIN rules r ON r.id = x.rule_id "
@@ -56,7 +59,7 @@ class RuleChatsOpened(Kpi):
 @kpi
 class RuleReplied(Kpi):
     slug, unit, per = "rule.visitor_replied", "count", "rule"
-    name = {"fi": "Kävijä vastasi", "en": "Visitor replied"}
+    name = {"fi": "Keskustelut", "en": "Conversations"}  # the rule's conversations
     # A rule's conversation exists once the visitor answers its opening message.
     query = f"SELECT rule_id, count(*) {_CONV} AND rule_id IS NOT NULL GROUP BY 1 ORDER BY 1"
 
@@ -109,7 +112,7 @@ class RuleConversionsSameVisit(_Credited):
 @kpi
 class RuleConversionsWindow(_Credited):
     slug, unit, per = "rule.conversions_window", "count", "rule"
-    name = {"fi": "Tilaukset ikkunan sisällä", "en": "Orders within the window"}
+    name = {"fi": "Tilaukset (viimeinen kosketus)", "en": "Orders (last touch)"}
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
@@ -119,7 +122,7 @@ class RuleConversionsWindow(_Credited):
 @kpi
 class RuleRevenue(_Credited):
     slug, unit, per = "rule.revenue", "money", "rule"
-    name = {"fi": "Liikevaihto (viimeinen kosketus)", "en": "Revenue (last touch)"}
+    name = {"fi": "Myynti (viimeinen kosketus)", "en": "Revenue (last touch)"}
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
@@ -129,7 +132,7 @@ class RuleRevenue(_Credited):
 @kpi
 class RuleAov(_Credited):
     slug, unit, per = "rule.aov", "money", "rule"
-    name = {"fi": "Keskiostos", "en": "Average order value"}
+    name = {"fi": "Keskiostos (viimeinen kosketus)", "en": "Average order (last touch)"}
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
