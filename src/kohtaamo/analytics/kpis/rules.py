@@ -20,6 +20,7 @@ _CONV = "FROM conversations WHERE workspace_id = $1 AND created_at >= $2 AND cre
 @kpi
 class RuleFired(Kpi):
     slug, unit, per = "rule.fired", "count", "rule"
+    zero = True
     name = {"fi": "Lauenneet", "en": "Fired"}
     query = f"SELECT rule_id, count(*) {_EXP} AND outcome = 'fired' GROUP BY 1 ORDER BY 1"
 
@@ -27,6 +28,7 @@ class RuleFired(Kpi):
 @kpi
 class RuleHeldOut(Kpi):
     slug, unit, per = "rule.held_out", "count", "rule"
+    zero = True
     name = {"fi": "Vertailuryhmässä", "en": "Held out"}
     query = f"SELECT rule_id, count(*) {_EXP} AND outcome = 'held_out' GROUP BY 1 ORDER BY 1"
 
@@ -44,6 +46,7 @@ class RuleSuppressed(Kpi):
 @kpi
 class RuleChatsOpened(Kpi):
     slug, unit, per = "rule.chats_opened", "count", "rule"
+    zero = True
     name = {
         "fi": "Avaukset (chatin avaavat laukeamiset)",
         "en": "Chat openings (firings that open the chat)",
@@ -59,6 +62,7 @@ class RuleChatsOpened(Kpi):
 @kpi
 class RuleReplied(Kpi):
     slug, unit, per = "rule.visitor_replied", "count", "rule"
+    zero = True
     name = {"fi": "Keskustelut", "en": "Conversations"}  # the rule's conversations
     # A rule's conversation exists once the visitor answers its opening message.
     query = f"SELECT rule_id, count(*) {_CONV} AND rule_id IS NOT NULL GROUP BY 1 ORDER BY 1"
@@ -98,11 +102,8 @@ class _Credited(Kpi):
 @kpi
 class RuleConversionsSameVisit(_Credited):
     slug, unit, per = "rule.conversions_same_visit", "count", "rule"
+    zero = True
     name = {"fi": "Tilaukset samalla käynnillä", "en": "Orders in the same visit"}
-
-    @classmethod
-    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
-        return [(rule, n) for rule, n in super().rows(ask) if n]
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
@@ -112,6 +113,7 @@ class RuleConversionsSameVisit(_Credited):
 @kpi
 class RuleConversionsWindow(_Credited):
     slug, unit, per = "rule.conversions_window", "count", "rule"
+    zero = True
     name = {"fi": "Tilaukset (viimeinen kosketus)", "en": "Orders (last touch)"}
 
     @classmethod
@@ -122,6 +124,7 @@ class RuleConversionsWindow(_Credited):
 @kpi
 class RuleRevenue(_Credited):
     slug, unit, per = "rule.revenue", "money", "rule"
+    zero = True
     name = {"fi": "Myynti (viimeinen kosketus)", "en": "Revenue (last touch)"}
 
     @classmethod
