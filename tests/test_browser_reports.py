@@ -65,7 +65,7 @@ def test_report_pages_show_a_played_history(database_url: str) -> None:
         sync_playwright() as pw,
     ):
         chromium = pw.chromium.launch(executable_path=browser.CHROMIUM, args=browser.CHROMIUM_ARGS)
-        context = chromium.new_context(viewport={"width": 1360, "height": 900}, locale="fi-FI")
+        context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="fi-FI")
         console = demokit.Console()
         page = console.watch(context.new_page())
         page.set_default_timeout(15_000)
@@ -174,11 +174,11 @@ def _overview(page: Page, ws: str, truth: dict[str, int]) -> int:
     assert chatters.count() == 2
     assert "%" in chatters.nth(0).locator("td").nth(1).inner_text()
     browser.shot(page, "reports-overview-fi")
-    lines = _csv(page, "day")
-    assert "visitors" in lines[0].split(","), lines[0]
+    lines = _csv(page, "Päivä (Europe/Helsinki)")
+    assert "Kävijät" in lines[0].split(","), lines[0]
     days = [line.split(",") for line in lines[1:]]
-    visitors = lines[0].split(",").index("visitors")
-    assert sum(float(d[visitors] or 0) for d in days) > 0, lines
+    visitors = lines[0].split(",").index("Kävijät")
+    assert sum(int(d[visitors]) for d in days) > 0, lines  # whole counts, zero is "0"
     return demokit.number(tiles["Kävijät"])
 
 
@@ -260,7 +260,7 @@ def _agents(page: Page) -> None:
     teams = page.locator("section", has=page.locator("h2", has_text="Tiimit"))
     assert "Kaikki" in teams.inner_text()
     browser.shot(page, "reports-agents-fi")
-    lines = _csv(page, "user_id")
+    lines = _csv(page, "Käyttäjän id")
     assert len(lines) == 1 + rows.count()
 
 
@@ -281,11 +281,11 @@ def _funnel(page: Page, truth: dict[str, int]) -> None:
     assert stages["Osto: tilasi"] <= truth["Tilaukset"]
     _chart(page, "funnel")
     browser.shot(page, "reports-funnel-fi")
-    lines = _csv(page, "stage")
+    lines = _csv(page, "Vaihe")
     assert [line.split(",")[0] for line in lines[1:]][:3] == [
-        "awareness",
-        "consideration",
-        "purchase",
+        "Tietoisuus: katsoi sivua",
+        "Harkinta: ostoskori tai kassa",
+        "Osto: tilasi",
     ], lines
 
 

@@ -12,12 +12,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kohtaamo.analytics import metrics
 from kohtaamo.analytics.glossary import FIGURES, Unit
 from kohtaamo.kit.clock import as_utc
 from kohtaamo.kit.money import exponent
 from kohtaamo.web import i18n
-
-_PER_CENT = {"share": "%", "points": {"fi": "%-yks.", "en": "pp"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,24 +29,31 @@ class Col:
     def unit_of(self) -> Unit:
         if self.unit is not None:
             return self.unit
+        if self.name.startswith("kpi:"):
+            kpi = metrics.REGISTRY[self.name[4:]]
+            return "number" if kpi.unit == "messages" else kpi.unit
         return FIGURES[self.name].unit
 
+    def word(self, locale: str) -> str:
+        if self.name.startswith("kpi:"):
+            return metrics.REGISTRY[self.name[4:]].name[locale]
+        return i18n.translate(locale, f"fig.{self.name}" if self.name in FIGURES else self.name)
+
     def header(self, locale: str, currency: str, zone: str) -> str:
-        word = i18n.translate(locale, f"fig.{self.name}" if self.name in FIGURES else self.name)
-        unit = self.unit_of()
-        if unit == "money":
-            return f"{word} ({currency})"
-        if unit == "share":
-            return f"{word} (%)"
-        if unit == "points":
-            points = _PER_CENT["points"]
-            assert isinstance(points, dict)
-            return f"{word} ({points.get(locale, 'pp')})"
-        if unit == "seconds":
-            return f"{word} (s)"
-        if unit in ("date", "time"):
-            return f"{word} ({zone})"
-        return word
+        return named(self.word(locale), self.unit_of(), locale, currency, zone)
+
+
+def named(word: str, unit: Unit, locale: str, currency: str, zone: str) -> str:
+    """A column's name with its unit: "Myynti (EUR)", "Konversio (%)", "Päivä (Europe/Helsinki)"."""
+    suffix = {
+        "money": currency,
+        "share": "%",
+        "points": "%-yks." if locale == "fi" else "pp",
+        "seconds": "s",
+        "date": zone,
+        "time": zone,
+    }.get(unit)
+    return f"{word} ({suffix})" if suffix else word
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +76,8 @@ class Table:
             return str(Decimal(str(value * 100)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
         if unit == "p":
             return str(Decimal(str(value)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
-        if unit == "seconds":
-            return str(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+        if unit in ("seconds", "number"):
+            return str(Decimal(str(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
         if unit == "time":
             assert isinstance(value, datetime)
             return as_utc(value).astimezone(ZoneInfo(self.zone)).isoformat(timespec="seconds")

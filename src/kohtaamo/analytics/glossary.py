@@ -10,7 +10,9 @@ from typing import Literal
 
 from kohtaamo.web import i18n
 
-Unit = Literal["count", "money", "share", "points", "p", "text", "id", "date", "time", "seconds"]
+Unit = Literal[
+    "count", "money", "share", "points", "p", "text", "id", "date", "time", "seconds", "number"
+]
 
 
 @dataclass(frozen=True, slots=True)

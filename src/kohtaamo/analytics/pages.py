@@ -86,10 +86,9 @@ async def overview(ws_id: WsId, request: Request, db: DB) -> Response:
     )
     if request.query_params.get("format") == "csv":
         names = list(daily.values)
-        rows = [
-            [d.isoformat(), *(daily.values[n][i] for n in names)] for i, d in enumerate(daily.days)
-        ]
-        return csv_response("overview.csv", ["day", *names], rows)
+        cols = (Col("csv.day", "date"), *(Col(f"shop.{n}") for n in names))
+        rows = [[d, *(daily.values[n][i] for n in names)] for i, d in enumerate(daily.days)]
+        return _csv(view, "overview.csv", cols, rows)
     tiles = {}
     for slug in ("visitors", "conversations", "orders", "revenue", "conversion", "csat"):
         tiles[slug] = (await view.kpi(f"shop.{slug}")).get("shop")
@@ -323,9 +322,16 @@ async def agents_report(ws_id: WsId, request: Request, db: DB) -> Response:
     ]
     rows.sort(key=lambda r: -(r["conversations"] or 0))
     if request.query_params.get("format") == "csv":
-        return csv_response(
+        cols = (
+            Col("csv.user_id", "id"),
+            Col("rep.col.agent", "text"),
+            Col("rep.col.team", "text"),
+            *(Col(f"kpi:agent.{slug}") for slug in AGENT_KPIS),
+        )
+        return _csv(
+            view,
             "agents.csv",
-            ["user_id", "agent", "team", *AGENT_KPIS],
+            cols,
             [[r["id"], r["name"], r["team"], *(r[s] for s in AGENT_KPIS)] for r in rows],
         )
     team_rows = [
@@ -352,10 +358,17 @@ async def funnel_report(ws_id: WsId, request: Request, db: DB) -> Response:
     )
     top = steps[0].people if steps else 0
     if request.query_params.get("format") == "csv":
-        return csv_response(
+        cols = (
+            Col("rep.stage", "text"),
+            Col("rep.people", "count"),
+            Col("rep.of_previous", "share"),
+        )
+        stage = [i18n.translate(view.fmt.locale, f"stage.{s.stage}") for s in steps]
+        return _csv(
+            view,
             "funnel.csv",
-            ["stage", "people", "of_previous"],
-            [[s.stage, s.people, s.of_previous] for s in steps],
+            cols,
+            [[name, s.people, s.of_previous] for name, s in zip(stage, steps, strict=True)],
         )
     chart = {"stages": [s.stage for s in steps], "people": [s.people for s in steps]}
     return _page(

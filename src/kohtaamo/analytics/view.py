@@ -40,8 +40,7 @@ class Fmt:
     timezone: str = "UTC"
 
     def when(self, at: datetime) -> str:
-        local = as_utc(at).astimezone(ZoneInfo(self.timezone))
-        return local.strftime("%-d.%-m.%Y %H:%M" if self.locale == "fi" else "%Y-%m-%d %H:%M")
+        return numbers.when(as_utc(at), self.timezone, self.locale)
 
     def money(self, minor: float | None, cents: bool = False) -> str:
         return numbers.money(minor, self.currency, self.locale, cents=cents)
