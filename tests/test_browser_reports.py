@@ -298,6 +298,6 @@ def _english(page: Page, ws: str, truth: dict[str, int]) -> None:
     tiles = _tiles(page)
     assert demokit.number(tiles["Visitors"]) == truth["Kävijät"], tiles
     assert demokit.number(tiles["Orders"]) == truth["Tilaukset"], tiles
-    assert page.get_by_role("heading", name="Visitors and chats per day").is_visible()
+    assert page.get_by_role("heading", name="Visitors and conversations per day").is_visible()
     _chart(page, "traffic")
     browser.shot(page, "reports-overview-en")
