@@ -187,3 +187,29 @@ async def test_one_word_means_one_figure_on_every_page_in_the_api_and_the_csv(
     assert [pages["rule"].of("arm.people", arm) for arm in ("fired", "held_out")] == [
         str(n) for n in people
     ]
+
+
+async def test_the_overview_counts_the_same_people_per_day_as_in_its_tile(
+    app: FastAPI, client: httpx.AsyncClient, archive: Archive
+) -> None:
+    """One customer on two devices the same day is one visitor in the tile, in the funnel and
+    in the day's row of the CSV."""
+    from tests import factory as f
+    from tests import rulekit as rk
+
+    clock = rk.use_clock(app)
+    clock.t = fk.noon(1).timestamp()
+    shop = await f.shop(app, client)
+    for device in ("laptop", "phone"):
+        v = rk.Visitor(client, shop, clock, visitor=device, visit="a")
+        await v.send("identify", {"customer_id": "asiakas-1"})
+        await v.page("/", "landing")
+    await rk.Visitor(client, shop, clock, visitor="other", visit="a").page("/", "landing")
+    await fill.fill(app.state.sessionmaker, archive, settle=0)
+    from tests import chatkit as ck
+
+    client.cookies.set("kohtaamo_session", await ck.cookie(app, shop.owner.user_id))
+    page = await client.get(f"/workspaces/{shop.id}/overview?last=7")
+    assert fk.Figures(page.text).of("shop.visitors") == "2"
+    rows = _csv((await client.get(f"/workspaces/{shop.id}/overview?last=7&format=csv")).text)
+    assert sum(int(_column(r, "Kävijät")) for r in rows) == 2

@@ -96,7 +96,7 @@ class View:
         states = [s.filled_at for s in self.archive.states().values() if s.filled_at]
         if not states:
             return None
-        return max(states).astimezone(ZoneInfo(self.ws.timezone)).strftime("%H:%M:%S")
+        return max(states).astimezone(ZoneInfo(self.ws.timezone)).strftime("%H:%M:%S %Z")
 
     async def kpi(self, slug: str) -> dict[str, Any]:
         """A KPI's values by key (as text) over the page's range; empty without the archive."""
