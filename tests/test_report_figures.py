@@ -111,6 +111,7 @@ async def test_one_word_means_one_figure_on_every_page_in_the_api_and_the_csv(
     ):
         r = await client.get(f"{ws}{path}?last=30")
         assert r.status_code == 200, r.text
+        assert "Chatit" not in r.text, name  # conversations are "Keskustelut" everywhere
         pages[name] = fk.Figures(r.text)
 
     # Each figure has one word on every page, and a word is one figure (or the same figure over
