@@ -66,7 +66,7 @@ def test_report_pages_show_a_played_history(database_url: str) -> None:
         sync_playwright() as pw,
     ):
         chromium = pw.chromium.launch(executable_path=browser.CHROMIUM, args=browser.CHROMIUM_ARGS)
-        context = chromium.new_context(viewport={"width": 1360, "height": 900}, locale="fi-FI")
+        context = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="fi-FI")
         console = demokit.Console()
         page = console.watch(context.new_page())
         page.set_default_timeout(15_000)
@@ -134,7 +134,7 @@ def _truth(database_url: str, ws_id: int) -> dict[str, int]:
                 return {
                     "visitor ids": await count(Visitor),
                     "Kävijät": len({links.get(v, f"visitor:{v}") for v in viewers}),
-                    "Chatit": await count(Conversation),
+                    "Keskustelut": await count(Conversation),
                     "Tilaukset": await count(Order),
                 }
         finally:
@@ -153,7 +153,7 @@ def _wait_for_archive(page: Page, url: str, truth: dict[str, int]) -> dict[str, 
         visitors = demokit.number(tiles["Kävijät"])
         # Every figure complete: a pass may have copied the orders before the last events settled.
         if visitors == truth["Kävijät"] and all(
-            demokit.number(tiles[k]) == truth[k] for k in ("Chatit", "Tilaukset")
+            demokit.number(tiles[k]) == truth[k] for k in ("Keskustelut", "Tilaukset")
         ):
             return tiles
         assert time.monotonic() < deadline, f"the archive did not fill: {tiles} vs {truth}"
@@ -189,7 +189,7 @@ def _overview(page: Page, ws: str, truth: dict[str, int]) -> int:
     tiles = _wait_for_archive(page, ws + "/overview?last=30", truth)
     assert page.locator("h1").inner_text() == "Yleiskuva"
     assert 110 <= truth["Kävijät"] <= truth["visitor ids"], truth  # 120 people, some on two devices
-    assert truth["Chatit"] > 0, truth
+    assert truth["Keskustelut"] > 0, truth
     assert truth["Tilaukset"] > 0, truth
     assert demokit.number(tiles["Myynti"]) > 0, tiles
     assert "%" in tiles["Konversio"], tiles
@@ -199,11 +199,11 @@ def _overview(page: Page, ws: str, truth: dict[str, int]) -> int:
     assert chatters.count() == 2
     assert "%" in chatters.nth(0).locator("td").nth(1).inner_text()
     browser.shot(page, "reports-overview-fi")
-    lines = _csv(page, "day")
-    assert "visitors" in lines[0].split(","), lines[0]
+    lines = _csv(page, "Päivä (Europe/Helsinki)")
+    assert "Kävijät" in lines[0].split(","), lines[0]
     days = [line.split(",") for line in lines[1:]]
-    visitors = lines[0].split(",").index("visitors")
-    assert sum(float(d[visitors] or 0) for d in days) > 0, lines
+    visitors = lines[0].split(",").index("Kävijät")
+    assert sum(int(d[visitors]) for d in days) > 0, lines  # whole counts, zero is "0"
     return demokit.number(tiles["Kävijät"])
 
 
@@ -221,7 +221,7 @@ def _rules(page: Page) -> str:
         cells = rows.nth(i).locator("td")
         fired = demokit.number(cells.nth(1).inner_text())
         held = demokit.number(cells.nth(2).inner_text())
-        replied = demokit.number(cells.nth(4).inner_text())
+        replied = demokit.number(cells.nth(3).inner_text())  # the rule's conversations
         fired_total += fired
         if link is None and fired > 0 and held > 0 and replied > 0:
             link = cells.nth(0).locator("a").get_attribute("href")
@@ -231,7 +231,7 @@ def _rules(page: Page) -> str:
     assert demokit.number(first.nth(1).inner_text()) > 0  # sorted by exposures, most first
     assert first.nth(10).locator(".verdict-tag").count() == 1
     browser.shot(page, "reports-rules-fi")
-    lines = _csv(page, "rule_id")
+    lines = _csv(page, "Säännön id")
     assert len(lines) == 1 + 17
     return link
 
@@ -241,7 +241,7 @@ def _rule(page: Page, href: str) -> None:
     page.wait_for_url(re.compile(r"/reports/rules/\d+\?"))
     tiles = _tiles(page)
     assert demokit.number(tiles["Lauennut"]) > 0, tiles
-    assert demokit.number(tiles["Vertailu"]) > 0, tiles
+    assert demokit.number(tiles["Vertailuryhmässä"]) > 0, tiles
     experiment = page.locator("section", has=page.locator("h2", has_text="Vertailuryhmää vastaan"))
     arms = experiment.locator("table.report tbody tr")
     assert arms.count() >= 2
@@ -260,8 +260,9 @@ def _rule(page: Page, href: str) -> None:
     assert transcripts.first.locator("li.m-visitor").count() >= 1
     assert transcripts.first.get_by_role("link", name="Avaa saapuneissa").is_visible()
     browser.shot(page, "reports-rule-fi")
-    lines = _csv(page, "arm")
-    assert {line.split(",")[0] for line in lines[1:]} >= {"fired", "held_out"}, lines
+    lines = _csv(page, "Ryhmä")
+    groups = {line.split(",")[0] for line in lines[1:]}
+    assert groups >= {"Sääntö näytettiin", "Vertailuryhmä (ei avausta)"}, lines
 
 
 def _agents(page: Page) -> None:
@@ -284,7 +285,7 @@ def _agents(page: Page) -> None:
     teams = page.locator("section", has=page.locator("h2", has_text="Tiimit"))
     assert "Kaikki" in teams.inner_text()
     browser.shot(page, "reports-agents-fi")
-    lines = _csv(page, "user_id")
+    lines = _csv(page, "Käyttäjän id")
     assert len(lines) == 1 + rows.count()
 
 
@@ -305,11 +306,11 @@ def _funnel(page: Page, truth: dict[str, int]) -> None:
     assert stages["Osto: tilasi"] <= truth["Tilaukset"]
     _chart(page, "funnel")
     browser.shot(page, "reports-funnel-fi")
-    lines = _csv(page, "stage")
+    lines = _csv(page, "Vaihe")
     assert [line.split(",")[0] for line in lines[1:]][:3] == [
-        "awareness",
-        "consideration",
-        "purchase",
+        "Tietoisuus: katsoi sivua",
+        "Harkinta: ostoskori tai kassa",
+        "Osto: tilasi",
     ], lines
 
 
@@ -322,6 +323,6 @@ def _english(page: Page, ws: str, truth: dict[str, int]) -> None:
     tiles = _tiles(page)
     assert demokit.number(tiles["Visitors"]) == truth["Kävijät"], tiles
     assert demokit.number(tiles["Orders"]) == truth["Tilaukset"], tiles
-    assert page.get_by_role("heading", name="Visitors and chats per day").is_visible()
+    assert page.get_by_role("heading", name="Visitors and conversations per day").is_visible()
     _chart(page, "traffic")
     browser.shot(page, "reports-overview-en")

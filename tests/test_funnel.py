@@ -45,7 +45,8 @@ def plain_sql(path: Path) -> list[int]:
         )
     q = """
     WITH aware AS (SELECT DISTINCT user FROM log WHERE kind = 'view'),
-    consider AS (SELECT DISTINCT user FROM log WHERE kind = 'cart'),
+    -- An order is past the checkout: whoever bought has considered.
+    consider AS (SELECT DISTINCT user FROM log WHERE kind IN ('cart', 'purchase')),
     first_buy AS (
       SELECT user, min(t) AS t FROM log WHERE kind = 'purchase' GROUP BY user),
     first_session AS (

@@ -280,7 +280,7 @@ async def test_every_kpi_attribution_and_uplift_match_a_known_history(
         assert exp.uplift == pytest.approx(3 / nf - 1 / nh)
         assert [(v.variant, v.visitors, v.converted) for v in exp.variants] == [(None, nf, 3)]
         assert 0.0 <= exp.p_sequential <= 1.0
-        assert exp.looks == 2  # D-3 (every first exposure) and today (every order)
+        assert exp.looks == 4  # every day: D-3 (every first exposure) … today (every order)
         assert exp.warnings
 
         a, o = str(aino.user_id), str(olli.user_id)
@@ -366,9 +366,10 @@ async def test_every_kpi_attribution_and_uplift_match_a_known_history(
             if values != pytest.approx(want, abs=1e-3):
                 wrong[slug] = {"got": values, "expected": want}
         assert wrong == {}
-        # Out of the range: the exposures (D-3) are not in the last two days.
+        # Out of the range: the exposures (D-3) are not in the last two days; the rule's row
+        # says 0.
         recent = metrics.REGISTRY["rule.fired"].compute(archive, shop.id, now - timedelta(2), end)
-        assert recent == []
+        assert recent == [(rid, 0)]
 
         # The same through the reports API.
         app.state.archive = archive
@@ -384,7 +385,7 @@ async def test_every_kpi_attribution_and_uplift_match_a_known_history(
         assert (report["exposed"]["revenue"], report["holdout"]["revenue"]) == (62000, 4000)
         assert report["uplift"] == pytest.approx(3 / nf - 1 / nh)
         assert 0.0 <= report["p_sequential"] <= 1.0
-        assert report["looks"] == 2
+        assert report["looks"] == 4
     finally:
         app.state.archive = None
         archive.close()

@@ -354,12 +354,14 @@ async def test_kpi_rows_are_filtered_by_key(
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/csv")
     assert r.text.splitlines() == ["rule,rule.fired", f"{a},3"]
-    # Outside the range nothing fired.
+    # Outside the range nothing fired: the rule's row says 0.
     later = {
         "start": (_noon(3) + timedelta(hours=2)).isoformat(),
         "end": (_noon(3) + timedelta(hours=3)).isoformat(),
     }
-    assert (await _ok(client, url, shop.owner, key=a, **later))["values"] == []
+    assert (await _ok(client, url, shop.owner, key=a, **later))["values"] == [
+        {"key": a, "value": 0}
+    ]
 
 
 async def test_rules_report_has_sequential_p_looks_and_variants(
@@ -406,7 +408,9 @@ async def test_rules_report_has_sequential_p_looks_and_variants(
                 "total": total,
                 "currency": "EUR",
                 "visitor_id": visitor,
-                "created_at": (day0 + timedelta(days=days)).isoformat(),
+                # Five minutes before the day's mark: inside a window of `days` of every exposure
+                # (e <= t < e + window).
+                "created_at": (day0 + timedelta(days=days, minutes=-5)).isoformat(),
             },
             headers=key,
         )
@@ -428,25 +432,27 @@ async def test_rules_report_has_sequential_p_looks_and_variants(
         ("b", len(fired_b), 1, 4000),
     ]
     assert report["uplift"] == pytest.approx(2 / fired - 1 / n_held)
-    # One look a day with news: the exposures (day 0), the orders of day 1 and of day 3.
-    assert report["looks"] == 3
-    looks = [(0, fired, 0, n_held), (1, fired, 1, n_held), (2, fired, 1, n_held)]
+    # One look every day from the first exposure (day 0) to today (day 5); the counts move on
+    # day 0 (the exposures), day 1 and day 3 (the orders), and stay between.
+    assert report["looks"] == 6
+    looks = [(0, fired, 0, n_held), (1, fired, 1, n_held), (1, fired, 1, n_held)]
+    looks += [(2, fired, 1, n_held)] * 3
     assert report["p_sequential"] == pytest.approx(stats.always_valid(looks))
     assert 0 < report["p_sequential"] <= 1
     assert report["warnings"] == ["fewer than 100 visitors in an arm: not enough data yet"]
 
-    # A one-day window drops the day-3 order (and its look).
+    # A one-day window drops the day-3 order.
     (short,) = await _ok(client, rules, shop.owner, window_days=1)
     assert (short["exposed"]["converted"], short["holdout"]["converted"]) == (1, 1)
     assert [v["converted"] for v in short["variants"]] == [1, 0]
-    assert short["looks"] == 2
+    assert short["looks"] == 6  # every day still
     # So does the workspace's own window once it is set to one day.
     r = await client.patch(
         f"/api/v1/workspaces/{shop.id}", json={"attribution_days": 1}, headers=shop.owner.headers
     )
     assert r.status_code == 200, r.text
     (tight,) = await _ok(client, rules, shop.owner)
-    assert (tight["exposed"]["converted"], tight["looks"]) == (1, 2)
+    assert (tight["exposed"]["converted"], tight["looks"]) == (1, 6)
     r = await _get(client, rules, shop.owner, window_days=0)
     assert r.status_code == 422, r.text
     assert r.json()["detail"]["field"] == "query.window_days"

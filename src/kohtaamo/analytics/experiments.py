@@ -17,6 +17,7 @@ from typing import Any
 from kohtaamo.analytics import stats
 from kohtaamo.analytics.archive import Archive
 from kohtaamo.analytics.attribution import PEOPLE
+from kohtaamo.kit.clock import utcnow
 
 MIN_SAMPLE = 100  # visitors per arm below which the report warns instead of judging
 ALL_TIME = (datetime(2000, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
@@ -41,7 +42,8 @@ per_visitor AS (
   FROM arms a
   LEFT JOIN ord_visitors ov ON ov.visitor_key = a.visitor_key
   LEFT JOIN ord o ON o.id = ov.order_id
-   AND o.placed_at >= a.first_at AND o.placed_at <= a.first_at + to_days($days)
+   -- One window edge for attribution and experiments: e <= t < e + window.
+   AND o.placed_at >= a.first_at AND o.placed_at < a.first_at + to_days($days)
   GROUP BY a.rule_id, a.arm, a.variant, a.visitor_key, a.first_at
 )
 SELECT rule_id, arm, variant,
@@ -154,8 +156,11 @@ def experiments(
 
 
 def _sequential(daily: dict[str, dict[int, list[int]]]) -> tuple[float, int]:
-    """The always-valid p over one look per day (cumulative counts at each day's end)."""
-    days = sorted(set(daily["fired"]) | set(daily["held_out"]))
+    """The always-valid p over one look per day (cumulative counts at each day's end), every
+    day (UTC) from the first exposure to today, news or not."""
+    seen = set(daily["fired"]) | set(daily["held_out"])
+    today = int(utcnow().timestamp() // 86400)
+    days = range(min(seen), max(*seen, today) + 1) if seen else range(0)
     cum = {"fired": [0, 0], "held_out": [0, 0]}
     looks = []
     for d in days:

@@ -1,8 +1,8 @@
 """The shop's funnel: awareness → consideration → purchase → retention → advocacy.
 
-A visitor counts in a stage when they reached it and every stage before it, within the range
-(stage definitions in docs/analytics.md). Counted per person where known: visitor ids that
-identified as, or ordered as, the same customer are one person.
+A person counts in a stage when they reached it and every stage before it, within the range
+(stage definitions in docs/analytics.md). People are counted as the shop's KPIs count them, and
+the purchase stage is the people who placed an order (not cancelled) from any source.
 """
 
 from __future__ import annotations
@@ -11,55 +11,67 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kohtaamo.analytics.archive import Archive
+from kohtaamo.analytics.attribution import PEOPLE
 
 STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy")
 
-FUNNEL = """
-WITH people AS (
-  SELECT visitor_key, max(props->>'customer_id') AS person
-  FROM events WHERE workspace_id = $1 AND type = 'identify' GROUP BY visitor_key
-),
-visits AS (
-  -- One row per visit first (a visit id is its visitor's own: the pair names one visit across
-  -- a person's devices); the stages are then read from visits, not from every event.
-  SELECT coalesce(p.person, e.visitor_key) AS person, e.visitor_key, e.visit_key,
-         max(e.ts) AS last_ts,
-         bool_or(e.type = 'page_view') AS aware,
-         bool_or(e.type IN ('cart_add', 'checkout_step')) AS considered,
-         min(e.ts) FILTER (WHERE e.type = 'purchase') AS bought_at
-  FROM events e LEFT JOIN people p ON p.visitor_key = e.visitor_key
+FUNNEL = (
+    "WITH "  # noqa: S608 - fixed text; values are bound parameters
+    + PEOPLE.replace("$ws", "$1")
+    + """,
+person AS (SELECT visitor_key, min(customer_id) AS customer_id FROM links GROUP BY 1),
+ev AS (
+  -- A person is a customer (every visitor id linked to them) or else a visitor id, exactly as
+  -- the shop's KPIs count people (kpis/shop.py).
+  SELECT coalesce(p.customer_id, e.visitor_key) AS who, e.visitor_key, e.visit_key, e.ts,
+         e.type
+  FROM events e LEFT JOIN person p USING (visitor_key)
   WHERE e.workspace_id = $1 AND e.ts >= $2 AND e.ts < $3
-  GROUP BY 1, 2, 3
+),
+buy AS (
+  -- Orders placed in the range from any source (server, shop platform, widget), cancelled
+  -- ones out: the people who ordered of shop.conversion, not the widget's purchase events.
+  SELECT coalesce(o.customer_id, p.customer_id, o.visitor_key) AS who,
+         min(o.placed_at) AS first_buy
+  FROM ord o LEFT JOIN person p ON p.visitor_key = o.visitor_key
+  WHERE o.placed_at >= $2 AND o.placed_at < $3 GROUP BY 1
 ),
 per AS (
-  SELECT person, bool_or(aware) AS aware, bool_or(considered) AS considered,
-         min(bought_at) AS first_buy,
-         arg_min(visitor_key, bought_at) FILTER (WHERE bought_at IS NOT NULL) AS buy_visitor,
-         arg_min(visit_key, bought_at) FILTER (WHERE bought_at IS NOT NULL) AS buy_visit
-  FROM visits GROUP BY person
+  SELECT who, bool_or(type = 'page_view') AS aware,
+         bool_or(type IN ('cart_add', 'checkout_step')) AS considered
+  FROM ev GROUP BY who
+),
+buy_visit AS (
+  -- The visit of the first order: the person's last visit at or before it.
+  SELECT b.who, arg_max(e.visitor_key, e.ts) AS visitor_key, arg_max(e.visit_key, e.ts) AS visit_key
+  FROM buy b JOIN ev e ON e.who = b.who AND e.ts <= b.first_buy GROUP BY b.who
 ),
 retained AS (
-  SELECT DISTINCT v.person FROM visits v JOIN per p USING (person)
-  WHERE p.first_buy IS NOT NULL AND v.last_ts > p.first_buy
-    AND (v.visit_key <> p.buy_visit OR v.visitor_key <> p.buy_visitor)
+  SELECT DISTINCT e.who FROM ev e JOIN buy b USING (who) LEFT JOIN buy_visit v USING (who)
+  WHERE e.ts > b.first_buy
+    AND (v.visit_key IS NULL OR e.visit_key <> v.visit_key OR e.visitor_key <> v.visitor_key)
 ),
 advocates AS (
-  SELECT DISTINCT coalesce(p.person, c.visitor_key) AS person FROM conversations c
-  LEFT JOIN people p ON p.visitor_key = c.visitor_key
+  SELECT DISTINCT coalesce(p.customer_id, c.visitor_key) AS who FROM conversations c
+  LEFT JOIN person p USING (visitor_key)
   WHERE c.workspace_id = $1 AND c.rating = 'up' AND c.created_at >= $2 AND c.created_at < $3
 ),
 staged AS (
-  SELECT per.*, r.person IS NOT NULL AS kept, a.person IS NOT NULL AS advocate
-  FROM per LEFT JOIN retained r USING (person) LEFT JOIN advocates a USING (person)
+  -- An order is past the checkout: whoever ordered has considered.
+  SELECT per.who, per.aware, per.considered OR b.who IS NOT NULL AS considered,
+         b.who IS NOT NULL AS bought, r.who IS NOT NULL AS kept, a.who IS NOT NULL AS advocate
+  FROM per LEFT JOIN buy b USING (who) LEFT JOIN retained r USING (who)
+  LEFT JOIN advocates a USING (who)
 )
 SELECT
   count(*) FILTER (WHERE aware),
   count(*) FILTER (WHERE aware AND considered),
-  count(*) FILTER (WHERE aware AND considered AND first_buy IS NOT NULL),
-  count(*) FILTER (WHERE aware AND considered AND first_buy IS NOT NULL AND kept),
-  count(*) FILTER (WHERE aware AND considered AND first_buy IS NOT NULL AND kept AND advocate)
+  count(*) FILTER (WHERE aware AND considered AND bought),
+  count(*) FILTER (WHERE aware AND considered AND bought AND kept),
+  count(*) FILTER (WHERE aware AND considered AND bought AND kept AND advocate)
 FROM staged
 """
+)
 
 
 @dataclass(frozen=True, slots=True)

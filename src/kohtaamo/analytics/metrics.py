@@ -42,6 +42,9 @@ class Kpi:
     unit: ClassVar[Unit]
     per: ClassVar[Per]
     query: ClassVar[str] = ""
+    # Counts and sums list every key in scope (each rule, agent), zero where nothing happened;
+    # averages and shares of nothing are undefined and stay out.
+    zero: ClassVar[bool] = False
 
     @classmethod
     def compute(
@@ -53,12 +56,29 @@ class Kpi:
         *,
         window_days: int = 7,
     ) -> list[tuple[Any, Any]]:
-        return cls.rows(Ask(archive, workspace_id, start, end, window_days))
+        ask = Ask(archive, workspace_id, start, end, window_days)
+        rows = cls.rows(ask)
+        if not cls.zero or cls.per not in SCOPE:
+            return rows
+        have = {str(k) for k, _ in rows}
+        missing = [(k, 0) for (k,) in ask.sql(SCOPE[cls.per]) if str(k) not in have]
+        return sorted([*rows, *missing], key=lambda kv: (str(type(kv[0])), kv[0]))
 
     @classmethod
     def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
         return ask.sql(cls.query)
 
+
+# Who a per-rule or per-agent KPI lists: the workspace's rules, and its agents (anyone with chat
+# settings) and anyone assigned a conversation ($2, $3 unused but bound).
+SCOPE: dict[str, str] = {
+    "rule": "SELECT id FROM rules WHERE workspace_id = $1 AND $2 IS NOT NULL AND $3 IS NOT NULL",
+    "agent": (
+        "SELECT user_id FROM agents WHERE workspace_id = $1 AND $2 IS NOT NULL "
+        "AND $3 IS NOT NULL UNION SELECT DISTINCT assignee_id FROM conversations "
+        "WHERE workspace_id = $1 AND assignee_id IS NOT NULL"
+    ),
+}
 
 REGISTRY: dict[str, type[Kpi]] = {}
 

@@ -12,13 +12,15 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from kohtaamo.analytics import experiments, funnel, series
+from kohtaamo.analytics import earned, experiments, funnel, series
 from kohtaamo.analytics import texts as _texts
+from kohtaamo.analytics.exports import Col, Table
 from kohtaamo.analytics.view import View, csv_response, report_view
 from kohtaamo.auth.models import Membership, User
 from kohtaamo.chat.models import ChatAgent, Conversation, Message, Team
 from kohtaamo.kit.errors import NotFound
 from kohtaamo.rules.models import Rule
+from kohtaamo.web import i18n
 from kohtaamo.web.deps import DB
 from kohtaamo.web.templates import render
 
@@ -84,10 +86,9 @@ async def overview(ws_id: WsId, request: Request, db: DB) -> Response:
     )
     if request.query_params.get("format") == "csv":
         names = list(daily.values)
-        rows = [
-            [d.isoformat(), *(daily.values[n][i] for n in names)] for i, d in enumerate(daily.days)
-        ]
-        return csv_response("overview.csv", ["day", *names], rows)
+        cols = (Col("csv.day", "date"), *(Col(f"shop.{n}") for n in names))
+        rows = [[d, *(daily.values[n][i] for n in names)] for i, d in enumerate(daily.days)]
+        return _csv(view, "overview.csv", cols, rows)
     tiles = {}
     for slug in ("visitors", "conversations", "orders", "revenue", "conversion", "csat"):
         tiles[slug] = (await view.kpi(f"shop.{slug}")).get("shop")
@@ -99,9 +100,11 @@ async def overview(ws_id: WsId, request: Request, db: DB) -> Response:
         tiles=tiles,
         chat_conv=await view.kpi("shop.conversion_chatters_vs_not"),
         chat_aov=await view.kpi("shop.aov_chatters_vs_not"),
+        # Earned means incremental: a rule credited with orders that would have come anyway
+        # earns nothing (rules without both arms, and so no estimate, come last).
         top_rules=sorted(
             (r for r in await _rule_rows(db, view) if r["fired"] or r["held_out"]),
-            key=lambda r: -(r["revenue"] or 0),
+            key=lambda r: (r["earned"].value is None, -(r["earned"].value or 0)),
         )[:5],
         chart=_json(daily.as_json()),
     )
@@ -111,6 +114,53 @@ RULE_KPIS = (
     "fired", "held_out", "chats_opened", "visitor_replied", "conversions_window",
     "conversions_same_visit", "revenue", "aov", "csat",
 )  # fmt: skip
+
+
+RULES_CSV = (
+    Col("csv.rule_id", "id"),
+    Col("csv.rule", "text"),
+    Col("rule.fired"),
+    Col("rule.held_out"),
+    Col("rule.conversations"),
+    Col("rule.conversions_window"),
+    Col("rule.conversions_same_visit"),
+    Col("rule.revenue"),
+    Col("rule.aov"),
+    Col("rule.incremental_revenue"),
+    Col("csv.incremental_low", "money"),
+    Col("csv.incremental_high", "money"),
+    Col("rule.csat"),
+    Col("rule.uplift"),
+    Col("csv.uplift_low", "points"),
+    Col("csv.uplift_high", "points"),
+    Col("csv.p_sequential", "p"),
+    Col("csv.verdict", "text"),
+)
+ARMS_CSV = (
+    Col("csv.arm", "text"), Col("csv.variant", "text"), Col("arm.people"), Col("arm.converted"),
+    Col("arm.conversion"), Col("arm.orders"), Col("arm.revenue"), Col("arm.rpv"),
+)  # fmt: skip
+
+
+def _csv(view: View, filename: str, cols: tuple[Col, ...], rows: list[list[Any]]) -> Response:
+    """The page's table in its language, each column with its unit (analytics/exports.py)."""
+    table = Table(view.fmt.locale, view.ws.currency, view.ws.timezone)
+    header, body = table.rows(cols, rows)
+    return csv_response(filename, header, body)
+
+
+def _rule_csv_row(x: dict[str, Any], locale: str) -> list[Any]:
+    e: experiments.Experiment | None = x["e"]
+    both = e is not None and e.exposed.visitors > 0 and e.holdout.visitors > 0
+    low, high = e.uplift_interval if e is not None and both else (None, None)
+    return [
+        x["rule"].id, x["rule"].name, x["fired"], x["held_out"], x["visitor_replied"],
+        x["conversions_window"], x["conversions_same_visit"], x["revenue"] or 0, x["aov"],
+        x["earned"].value, x["earned"].low, x["earned"].high, x["csat"],
+        e.uplift if e is not None and both else None, low, high,
+        e.p_sequential if e is not None and both else None,
+        i18n.translate(locale, f"rep.verdict.{x['verdict']}", **x["vparams"]),
+    ]  # fmt: skip
 
 
 async def _rule_rows(db: DB, view: View) -> list[dict[str, Any]]:
@@ -132,6 +182,7 @@ async def _rule_rows(db: DB, view: View) -> list[dict[str, Any]]:
         verdict, params = _verdict(e)
         rows.append(
             {"rule": r, "e": e, "verdict": verdict, "vparams": params}
+            | {"earned": earned.incremental(e)}
             | {name: values.get(str(r.id)) for name, values in k.items()}
         )
     rows.sort(key=lambda x: -(x["fired"] or 0) - (x["held_out"] or 0))
@@ -145,31 +196,7 @@ async def rules_report(ws_id: WsId, request: Request, db: DB) -> Response:
         return view
     rows = await _rule_rows(db, view)
     if request.query_params.get("format") == "csv":
-        header = [
-            "rule_id",
-            "rule",
-            *RULE_KPIS,
-            "uplift",
-            "uplift_low",
-            "uplift_high",
-            "p_sequential",
-            "verdict",
-        ]
-        return csv_response(
-            "rules.csv",
-            header,
-            [
-                [
-                    x["rule"].id, x["rule"].name, *(x[n] for n in RULE_KPIS),
-                    x["e"].uplift if x["e"] else None,
-                    x["e"].uplift_interval[0] if x["e"] else None,
-                    x["e"].uplift_interval[1] if x["e"] else None,
-                    x["e"].p_sequential if x["e"] else None,
-                    x["verdict"],
-                ]
-                for x in rows
-            ],
-        )  # fmt: skip
+        return _csv(view, "rules.csv", RULES_CSV, [_rule_csv_row(x, view.fmt.locale) for x in rows])
     return _page(request, view, "rules_report.html", tab="rules", rows=rows)
 
 
@@ -214,23 +241,16 @@ async def rule_report(ws_id: WsId, rule_id: RuleId, request: Request, db: DB) ->
     e = (await _experiments(view)).get(rule_id)
     if request.query_params.get("format") == "csv":
         arms = [] if e is None else [e.exposed, e.holdout, *e.variants]
-        return csv_response(
+        return _csv(
+            view,
             f"rule-{rule_id}.csv",
-            ["arm", "variant", "visitors", "converted", "conversion", "orders", "revenue", "aov"],
+            ARMS_CSV,
             [
-                [
-                    a.arm,
-                    a.variant,
-                    a.visitors,
-                    a.converted,
-                    a.conversion,
-                    a.orders,
-                    a.revenue,
-                    a.aov,
-                ]
+                [i18n.translate(view.fmt.locale, f"rep.arm.{a.arm}"), a.variant, a.visitors,
+                 a.converted, a.conversion, a.orders, a.revenue, a.rpv]
                 for a in arms
             ],
-        )
+        )  # fmt: skip
     figures = {}
     for slug in ("fired", "held_out", "chats_opened", "visitor_replied", "conversions_window",
                  "conversions_same_visit", "revenue", "aov", "csat"):  # fmt: skip
@@ -259,6 +279,7 @@ async def rule_report(ws_id: WsId, rule_id: RuleId, request: Request, db: DB) ->
         verdict=verdict,
         vparams=params,
         figures=figures,
+        earned=earned.incremental(e),
         chart=_json(daily.as_json()),
         conversations=await _conversations(db, view, rule_id),
     )
@@ -301,9 +322,16 @@ async def agents_report(ws_id: WsId, request: Request, db: DB) -> Response:
     ]
     rows.sort(key=lambda r: -(r["conversations"] or 0))
     if request.query_params.get("format") == "csv":
-        return csv_response(
+        cols = (
+            Col("csv.user_id", "id"),
+            Col("rep.col.agent", "text"),
+            Col("rep.col.team", "text"),
+            *(Col(f"kpi:agent.{slug}") for slug in AGENT_KPIS),
+        )
+        return _csv(
+            view,
             "agents.csv",
-            ["user_id", "agent", "team", *AGENT_KPIS],
+            cols,
             [[r["id"], r["name"], r["team"], *(r[s] for s in AGENT_KPIS)] for r in rows],
         )
     team_rows = [
@@ -330,10 +358,17 @@ async def funnel_report(ws_id: WsId, request: Request, db: DB) -> Response:
     )
     top = steps[0].people if steps else 0
     if request.query_params.get("format") == "csv":
-        return csv_response(
+        cols = (
+            Col("rep.stage", "text"),
+            Col("rep.people", "count"),
+            Col("rep.of_previous", "share"),
+        )
+        stage = [i18n.translate(view.fmt.locale, f"stage.{s.stage}") for s in steps]
+        return _csv(
+            view,
             "funnel.csv",
-            ["stage", "people", "of_previous"],
-            [[s.stage, s.people, s.of_previous] for s in steps],
+            cols,
+            [[name, s.people, s.of_previous] for name, s in zip(stage, steps, strict=True)],
         )
     chart = {"stages": [s.stage for s in steps], "people": [s.people for s in steps]}
     return _page(

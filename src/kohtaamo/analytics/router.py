@@ -6,15 +6,16 @@ import asyncio
 import csv
 import functools
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kohtaamo.analytics import attribution, experiments, funnel, metrics
+from kohtaamo.analytics import attribution, earned, experiments, exports, funnel, metrics
 from kohtaamo.analytics.archive import Archive
+from kohtaamo.analytics.glossary import Unit
 from kohtaamo.auth.dependencies import MemberAccess
 from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import Invalid, NotFound, Unavailable
@@ -80,7 +81,7 @@ async def rule_report(
         start=start,
         end=end,
     )
-    return [experiments.as_dict(e) for e in found]
+    return [experiments.as_dict(e) | earned.as_dict(e) for e in found]
 
 
 @router.get("/funnel")
@@ -117,39 +118,48 @@ async def attribution_report(
         window_days=await _window(db, access.workspace_id, window_days),
     )
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
+        ws = await _workspace(db, access.workspace_id)
+        table = exports.Table("en", ws.currency, ws.timezone)
+        cols: list[tuple[str, Unit]] = [
+            ("order_id", "id"), ("placed_at", "time"), ("revenue", "money"),
+            ("exposure_id", "id"), ("rule_id", "id"), ("outcome", "text"), ("variant", "text"),
+            ("same_visit", "text"), ("conversation_id", "id"),
+        ]  # fmt: skip
+        header = [exports.named(n, u, "en", ws.currency, ws.timezone) for n, u in cols]
+        body = [
             [
-                "order_id",
-                "revenue",
-                "exposure_id",
-                "rule_id",
-                "outcome",
-                "variant",
-                "same_visit",
-                "conversation_id",
+                table.cell(v, u)
+                for v, (_, u) in zip(
+                    [r.order_id, datetime.fromtimestamp(r.placed_ms / 1000, UTC), r.revenue,
+                     r.exposure_id, r.rule_id, r.outcome, r.variant, r.same_visit,
+                     r.conversation_id],
+                    cols,
+                    strict=True,
+                )
             ]
-        )
-        for r in rows:
-            writer.writerow(
-                [
-                    r.order_id,
-                    r.revenue,
-                    r.exposure_id,
-                    r.rule_id,
-                    r.outcome,
-                    r.variant,
-                    r.same_visit,
-                    r.conversation_id,
-                ]
-            )
-        return Response(
-            out.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": 'attachment; filename="attribution.csv"'},
-        )
+            for r in rows
+        ]  # fmt: skip
+        return _csv("attribution.csv", header, body)
     return [_row(r) for r in rows]
+
+
+async def _workspace(db: AsyncSession, workspace_id: int) -> Workspace:
+    ws = await db.get(Workspace, workspace_id)
+    if ws is None:
+        raise NotFound("no such workspace", field="workspace_id")
+    return ws
+
+
+def _csv(filename: str, header: list[str], rows: list[list[str]]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def _row(r: attribution.Attributed) -> dict[str, Any]:
@@ -201,15 +211,13 @@ async def kpi_values(
         wanted = set(key)
         rows = [r for r in rows if str(r[0]) in wanted]
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([kpi.per, slug])
-        writer.writerows(rows)
-        return Response(
-            out.getvalue(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{slug}.csv"'},
-        )
+        # Named by slug with the unit; money as decimal major units, counts whole.
+        ws = await _workspace(db, access.workspace_id)
+        col = exports.Col(f"kpi:{slug}")
+        unit = col.unit_of()
+        table = exports.Table("en", ws.currency, ws.timezone)
+        head = exports.named(slug, unit, "en", ws.currency, ws.timezone)
+        return _csv(f"{slug}.csv", [kpi.per, head], [[k, table.cell(v, unit)] for k, v in rows])
     return {
         "slug": slug,
         "unit": kpi.unit,

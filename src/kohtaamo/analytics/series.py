@@ -8,12 +8,18 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kohtaamo.analytics.archive import Archive
+from kohtaamo.analytics.attribution import PEOPLE
 
 _DAY = "CAST(timezone($4, {col}) AS DATE)"
 DAILY = {
+    # People, as shop.visitors counts them: a customer's devices are one visitor.
     "visitors": (
-        f"SELECT {_DAY.format(col='ts')}, count(DISTINCT visitor_key) FROM events "
-        "WHERE workspace_id = $1 AND ts >= $2 AND ts < $3 AND type = 'page_view' GROUP BY 1"
+        "WITH "
+        + PEOPLE.replace("$ws", "$1")
+        + ", person AS (SELECT visitor_key, min(customer_id) AS customer_id FROM links GROUP BY 1) "
+        f"SELECT {_DAY.format(col='e.ts')}, count(DISTINCT coalesce(p.customer_id, e.visitor_key)) "
+        "FROM events e LEFT JOIN person p USING (visitor_key) WHERE e.workspace_id = $1 "
+        "AND e.ts >= $2 AND e.ts < $3 AND e.type = 'page_view' GROUP BY 1"
     ),
     "conversations": (
         f"SELECT {_DAY.format(col='created_at')}, count(*) FROM conversations "

@@ -40,8 +40,7 @@ class Fmt:
     timezone: str = "UTC"
 
     def when(self, at: datetime) -> str:
-        local = as_utc(at).astimezone(ZoneInfo(self.timezone))
-        return local.strftime("%-d.%-m.%Y %H:%M" if self.locale == "fi" else "%Y-%m-%d %H:%M")
+        return numbers.when(as_utc(at), self.timezone, self.locale)
 
     def money(self, minor: float | None, cents: bool = False) -> str:
         return numbers.money(minor, self.currency, self.locale, cents=cents)
@@ -97,7 +96,7 @@ class View:
         states = [s.filled_at for s in self.archive.states().values() if s.filled_at]
         if not states:
             return None
-        return max(states).astimezone(ZoneInfo(self.ws.timezone)).strftime("%H:%M:%S")
+        return max(states).astimezone(ZoneInfo(self.ws.timezone)).strftime("%H:%M:%S %Z")
 
     async def kpi(self, slug: str) -> dict[str, Any]:
         """A KPI's values by key (as text) over the page's range; empty without the archive."""

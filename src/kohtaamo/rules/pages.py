@@ -31,9 +31,10 @@ from kohtaamo.rules.router import evaluate
 from kohtaamo.rules.schemas import RuleCreate, RuleUpdate, TryRequest
 from kohtaamo.shops.service import get_workspace
 from kohtaamo.tracking.models import Visit
+from kohtaamo.web import numbers
 from kohtaamo.web.deps import DB
 from kohtaamo.web.flash import pop_flash, set_flash
-from kohtaamo.web.templates import render
+from kohtaamo.web.templates import locale_of, render
 
 router = APIRouter(include_in_schema=False)
 _TEXTS = texts  # registers the pages' Finnish and English texts
@@ -190,13 +191,18 @@ async def _try(
         .limit(15)
     )
     visits = list((await db.execute(stmt)).scalars())
+    ws = await get_workspace(db, ws_id)
+    locale = locale_of(request, ws.locale)
     return render(
         request,
         "rule_try.html",
         status,
+        locale=locale,
         user=p.user,
         csrf=p.auth.csrf_token,
-        ws=await get_workspace(db, ws_id),
+        ws=ws,
+        # The workspace's zone, named, and its language, as on the report pages.
+        when=lambda at: numbers.when(at, ws.timezone, locale, year=False),
         visits=visits,
         v=v,
         result=result,

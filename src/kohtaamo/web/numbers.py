@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from kohtaamo.kit.money import exponent
 
@@ -67,3 +69,15 @@ def seconds(value: float | None, locale: str) -> str:
     if s < 3600:
         return f"{s // 60}{NBSP}min {s % 60}{NBSP}s"
     return f"{s // 3600}{NBSP}h {(s % 3600) // 60}{NBSP}min"
+
+
+def when(at: datetime, zone: str, locale: str, *, year: bool = True) -> str:
+    """A moment in the workspace's zone, the zone named: '5.12.2026 14:00 EET' (fi) or
+    '2026-12-05 14:00 EET' (en). A naive time is UTC."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo("UTC"))
+    local = aware.astimezone(ZoneInfo(zone))
+    if locale == "fi":
+        text = local.strftime("%-d.%-m.%Y %H:%M" if year else "%-d.%-m. %H:%M")
+    else:
+        text = local.strftime("%Y-%m-%d %H:%M" if year else "%b %-d %H:%M")
+    return f"{text} {local.tzname()}"

@@ -75,6 +75,7 @@ def _timing(q: float, sql: str, *, per_team: bool) -> Any:
 @kpi
 class AgentConversations(Kpi):
     slug, unit, per = "agent.conversations", "count", "agent"
+    zero = True
     name = {"fi": "Keskustelut", "en": "Conversations"}
     query = (
         f"SELECT assignee_id, count(*) {_CONV} AND assignee_id IS NOT NULL GROUP BY 1 ORDER BY 1"

@@ -20,6 +20,7 @@ _CONV = "FROM conversations WHERE workspace_id = $1 AND created_at >= $2 AND cre
 @kpi
 class RuleFired(Kpi):
     slug, unit, per = "rule.fired", "count", "rule"
+    zero = True
     name = {"fi": "Lauenneet", "en": "Fired"}
     query = f"SELECT rule_id, count(*) {_EXP} AND outcome = 'fired' GROUP BY 1 ORDER BY 1"
 
@@ -27,6 +28,7 @@ class RuleFired(Kpi):
 @kpi
 class RuleHeldOut(Kpi):
     slug, unit, per = "rule.held_out", "count", "rule"
+    zero = True
     name = {"fi": "Vertailuryhmässä", "en": "Held out"}
     query = f"SELECT rule_id, count(*) {_EXP} AND outcome = 'held_out' GROUP BY 1 ORDER BY 1"
 
@@ -44,7 +46,11 @@ class RuleSuppressed(Kpi):
 @kpi
 class RuleChatsOpened(Kpi):
     slug, unit, per = "rule.chats_opened", "count", "rule"
-    name = {"fi": "Avatut chatit", "en": "Chats opened"}
+    zero = True
+    name = {
+        "fi": "Avaukset (chatin avaavat laukeamiset)",
+        "en": "Chat openings (firings that open the chat)",
+    }
     # A fired rule whose action opens the chat panel with its message.
     query = (
         "SELECT x.rule_id, count(*) FROM exposures x JOIN rules r ON r.id = x.rule_id "
@@ -56,7 +62,8 @@ class RuleChatsOpened(Kpi):
 @kpi
 class RuleReplied(Kpi):
     slug, unit, per = "rule.visitor_replied", "count", "rule"
-    name = {"fi": "Kävijä vastasi", "en": "Visitor replied"}
+    zero = True
+    name = {"fi": "Keskustelut", "en": "Conversations"}  # the rule's conversations
     # A rule's conversation exists once the visitor answers its opening message.
     query = f"SELECT rule_id, count(*) {_CONV} AND rule_id IS NOT NULL GROUP BY 1 ORDER BY 1"
 
@@ -95,11 +102,8 @@ class _Credited(Kpi):
 @kpi
 class RuleConversionsSameVisit(_Credited):
     slug, unit, per = "rule.conversions_same_visit", "count", "rule"
+    zero = True
     name = {"fi": "Tilaukset samalla käynnillä", "en": "Orders in the same visit"}
-
-    @classmethod
-    def rows(cls, ask: Ask) -> list[tuple[Any, Any]]:
-        return [(rule, n) for rule, n in super().rows(ask) if n]
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
@@ -109,7 +113,8 @@ class RuleConversionsSameVisit(_Credited):
 @kpi
 class RuleConversionsWindow(_Credited):
     slug, unit, per = "rule.conversions_window", "count", "rule"
-    name = {"fi": "Tilaukset ikkunan sisällä", "en": "Orders within the window"}
+    zero = True
+    name = {"fi": "Tilaukset (viimeinen kosketus)", "en": "Orders (last touch)"}
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
@@ -119,7 +124,8 @@ class RuleConversionsWindow(_Credited):
 @kpi
 class RuleRevenue(_Credited):
     slug, unit, per = "rule.revenue", "money", "rule"
-    name = {"fi": "Liikevaihto (viimeinen kosketus)", "en": "Revenue (last touch)"}
+    zero = True
+    name = {"fi": "Myynti (viimeinen kosketus)", "en": "Revenue (last touch)"}
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
@@ -129,7 +135,7 @@ class RuleRevenue(_Credited):
 @kpi
 class RuleAov(_Credited):
     slug, unit, per = "rule.aov", "money", "rule"
-    name = {"fi": "Keskiostos", "en": "Average order value"}
+    name = {"fi": "Keskiostos (viimeinen kosketus)", "en": "Average order (last touch)"}
 
     @classmethod
     def value(cls, orders: list[Attributed]) -> Any:
