@@ -214,3 +214,25 @@ async def test_the_overview_counts_the_same_people_per_day_as_in_its_tile(
     assert fk.Figures(page.text).of("shop.visitors") == "2"
     rows = _csv((await client.get(f"/workspaces/{shop.id}/overview?last=7&format=csv")).text)
     assert sum(int(_column(r, "Kävijät")) for r in rows) == 2
+
+
+async def test_a_rule_page_names_who_wrote_each_line_and_the_overview_warns_of_selection(
+    app: FastAPI, client: httpx.AsyncClient, archive: Archive
+) -> None:
+    """The rule's conversation reads in the page's language (no raw 'visitor'/'bot' labels), and
+    the chatters comparison says what it cannot prove (PRODUCT.md, "Honest numbers")."""
+    h = await fk.history(app, client)
+    await fill.fill(app.state.sessionmaker, archive, settle=0)
+    ws = f"/workspaces/{h.shop.id}"
+    for lang, visitor, bot, caveat in (
+        ("fi", "<b>Kävijä</b>", "<b>Säännön viesti</b>", "valikoituminen"),
+        ("en", "<b>Visitor</b>", "<b>Rule message</b>", "selection"),
+    ):
+        client.cookies.set("kohtaamo_lang", lang)
+        page = (await client.get(f"{ws}/reports/rules/{h.kori.rule_id}?last=30")).text
+        assert visitor in page, lang
+        assert bot in page, lang
+        assert "<b>visitor</b>" not in page
+        assert "<b>bot</b>" not in page
+        overview = (await client.get(f"{ws}/overview?last=30")).text
+        assert caveat in overview, lang
