@@ -163,7 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if filler is not None:
                 await asyncio.to_thread(filler.stop)
-            app.state.archive.close()
+            if app.state.archive is not None:  # tests may swap in their own
+                app.state.archive.close()
             await ingestor.stop()
             await hub.close()
             if app.state.chat.raw is not None:
