@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from kohtaamo.analytics import fill, snapshots, worker
+from kohtaamo.analytics import fill, filler, snapshots
 from kohtaamo.analytics.archive import Archive, Snapshots
 from kohtaamo.chat import service as chat
 from kohtaamo.db.engine import transaction
@@ -105,7 +105,7 @@ async def test_passes_publish_snapshots_that_readers_follow(
     readers on the newest one, generations before the previous one removed."""
     shop = await f.shop(app, client)
     path = str(tmp_path / "analytics.duckdb")
-    plan = worker.Plan(path, every=0, settle=0, snapshot_every=0)
+    plan = filler.Plan(path, every=0, settle=0, snapshot_every=0)
     maker = app.state.sessionmaker
     reader = Snapshots(path)
     assert not reader.ready()  # nothing published yet: reports answer 503
@@ -116,7 +116,7 @@ async def test_passes_publish_snapshots_that_readers_follow(
         assert r.status_code == 200
 
     await send(3, "v-1")
-    first = await worker.maybe_pass(maker, plan)
+    first = await filler.maybe_pass(maker, plan)
     assert first is not None
     assert (first.counts["events"], first.published) == (3, 1)
     assert reader.query("SELECT count(*) FROM events") == [(3,)]
@@ -126,19 +126,19 @@ async def test_passes_publish_snapshots_that_readers_follow(
     held = snapshots.FillLock(path)
     assert held.try_acquire()
     try:
-        assert await worker.maybe_pass(maker, plan) is None
+        assert await filler.maybe_pass(maker, plan) is None
     finally:
         held.release()
 
     # Nothing new: no snapshot is copied.
-    idle = await worker.maybe_pass(maker, plan)
+    idle = await filler.maybe_pass(maker, plan)
     assert idle is not None
     assert (sum(idle.counts.values()), idle.published) == (0, None)
     assert snapshots.current(path) == 1
 
     for generation, visitor in ((2, "v-2"), (3, "v-3")):
         await send(2, visitor)
-        done = await worker.maybe_pass(maker, plan)
+        done = await filler.maybe_pass(maker, plan)
         assert done is not None
         assert done.published == generation
     assert reader.query("SELECT count(*) FROM events") == [(7,)]
@@ -149,8 +149,8 @@ async def test_passes_publish_snapshots_that_readers_follow(
         reader.append("events", [], source="events", high_water="0")
 
     # Passes across processes are at most one per `every` seconds.
-    slow = worker.Plan(path, every=3600, settle=0, snapshot_every=0)
-    assert await worker.maybe_pass(maker, slow) is None
+    slow = filler.Plan(path, every=3600, settle=0, snapshot_every=0)
+    assert await filler.maybe_pass(maker, slow) is None
     reader.close()
 
 
@@ -160,21 +160,21 @@ async def test_rows_held_back_by_the_snapshot_interval_are_published_later(
     shop = await f.shop(app, client)
     path = str(tmp_path / "analytics.duckdb")
     maker = app.state.sessionmaker
-    first = await worker.maybe_pass(maker, worker.Plan(path, every=0, settle=0))
+    first = await filler.maybe_pass(maker, filler.Plan(path, every=0, settle=0))
     assert first is not None
     assert first.published == 1
     r = await f.track(client, f.batch(shop, [f.page("https://shop.example/")]))
     assert r.status_code == 200
     # A snapshot was just published: the new row waits in the live file, marked pending.
-    late = worker.Plan(path, every=0, settle=0, snapshot_every=3600)
-    done = await worker.maybe_pass(maker, late)
+    late = filler.Plan(path, every=0, settle=0, snapshot_every=3600)
+    done = await filler.maybe_pass(maker, late)
     assert done is not None
     assert (done.counts["events"], done.published) == (1, None)
     # A pass that brings nothing still publishes it once due (here: forced, as `--once` does).
     lock = snapshots.FillLock(path)
     assert lock.try_acquire()
     try:
-        forced = await worker.run_pass(maker, late, lock, force=True)
+        forced = await filler.run_pass(maker, late, lock, force=True)
     finally:
         lock.release()
     assert (forced.counts["events"], forced.published) == (0, 2)

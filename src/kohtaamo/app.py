@@ -16,9 +16,9 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kohtaamo import ops
+from kohtaamo.analytics import filler as archive_filler
 from kohtaamo.analytics import pages as analytics_pages
 from kohtaamo.analytics import router as analytics_router
-from kohtaamo.analytics import worker
 from kohtaamo.analytics.archive import Snapshots
 from kohtaamo.auth import pages as auth_pages
 from kohtaamo.auth import router as auth_router
@@ -149,9 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Reports read the newest published snapshot; this process also takes its turns at
         # filling the live file unless `kohtaamo archive` does that (ADR 0015).
         app.state.archive = Snapshots(settings.analytics_path)
-        filler: worker.Filler | None = None
+        filler: archive_filler.Filler | None = None
         if settings.analytics_in_server:
-            filler = worker.Filler(settings.database_url, worker.plan_of(settings))
+            filler = archive_filler.Filler(settings.database_url, archive_filler.plan_of(settings))
             filler.start()
         ops.watch_gc()
         # What start-up built lives as long as the process: keep it out of every later full

@@ -115,19 +115,19 @@ def archive(once: bool) -> None:
 
     Servers fill it themselves by default; this takes turns with them under the same lock, and
     is the filler when they run with KOHTAAMO_ANALYTICS_IN_SERVER=false (ADR 0015)."""
-    from kohtaamo.analytics import snapshots, worker
+    from kohtaamo.analytics import filler, snapshots
     from kohtaamo.db.engine import make_engine, make_sessionmaker
 
     settings = _settings()
     _check_migrated(settings)
-    plan = worker.plan_of(settings)
+    plan = filler.plan_of(settings)
 
     async def run() -> None:
         engine = make_engine(settings.database_url, pool_size=2)
         try:
             maker = make_sessionmaker(engine)
             if not once:
-                await worker.keep_filling(maker, plan, _sleep)
+                await filler.keep_filling(maker, plan, _sleep)
                 return
             lock = snapshots.FillLock(plan.path)
             if not lock.try_acquire():
@@ -138,11 +138,14 @@ def archive(once: bool) -> None:
                         "is a pass stuck there?"
                     )
             try:
-                done = await worker.run_pass(maker, plan, lock, force=True)
+                done = await filler.run_pass(maker, plan, lock, force=True)
             finally:
                 lock.release()
             click.echo(" ".join(f"{k}={v}" for k, v in done.counts.items()))
-            click.echo(f"snapshot {snapshots.current(plan.path)} published for the reports")
+            if done.published:
+                click.echo(f"published snapshot {done.published} for the reports")
+            else:
+                click.echo(f"nothing new; the reports read snapshot {snapshots.current(plan.path)}")
         finally:
             await engine.dispose()
 
