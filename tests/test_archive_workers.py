@@ -26,7 +26,6 @@ from tests import factory as f
 from tests import services
 from tests.browser import free_port
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 START = 60.0  # seconds for a server to answer /readyz
 FILLED = 90.0  # seconds for a figure to reach the reports (passes every second, settle 2 s)
 PASSWORD = "salasana-0123456789"
@@ -46,11 +45,12 @@ def pg_url(pg_database: str) -> str:
     return pg_database
 
 
-def _env(database_url: str, redis_url: str, analytics: Path, base: str) -> dict[str, str]:
-    env = dict(os.environ)
+def _env(database_url: str, redis_url: str | None, analytics: Path, base: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "KOHTAAMO_REDIS_URL"}
+    if redis_url:
+        env["KOHTAAMO_REDIS_URL"] = redis_url
     env.update(
         KOHTAAMO_DATABASE_URL=database_url,
-        KOHTAAMO_REDIS_URL=redis_url,
         KOHTAAMO_PUBLIC_BASE_URL=base,
         KOHTAAMO_SECRET_KEY="archive-workers-secret-key-0123456789abcdef",
         KOHTAAMO_ANALYTICS_PATH=str(analytics),
@@ -67,7 +67,7 @@ def _exe() -> str:
 
 @asynccontextmanager
 async def serving(
-    database_url: str, redis_url: str, analytics: Path, logs: Path, *args: str
+    database_url: str, redis_url: str | None, analytics: Path, logs: Path, *args: str
 ) -> AsyncIterator[str]:
     """`kohtaamo serve ARGS` as an operator starts it; yields its base URL."""
     port = free_port()
@@ -229,6 +229,34 @@ async def _eventually(base: str, shop: f.Shop, want: dict[str, Any]) -> dict[str
         await asyncio.sleep(0.25)
 
 
+async def _once(database_url: str, analytics: Path) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [_exe(), "archive", "--once"],
+        env=_env(database_url, None, analytics, "http://127.0.0.1:9"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+async def test_archive_once_runs_a_pass_while_serve_runs(database_url: str, tmp_path: Path) -> None:
+    """The embedded server fills the archive itself; `kohtaamo archive --once` beside it takes its
+    turn (it failed on DuckDB's file lock before), and the server's reports show what it copied."""
+    analytics = tmp_path / "var" / "analytics.duckdb"
+    async with serving(database_url, None, analytics, tmp_path) as base:
+        shop = await _shop(database_url, base)
+        await _history(shop, [base])
+        for _ in range(3):  # passes of the server's filler run meanwhile, every second
+            once = await _once(database_url, analytics)
+            assert once.returncode == 0, once.stdout + once.stderr
+            assert "orders=" in once.stdout, once.stdout
+        await _eventually(base, shop, _expected())
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
 async def test_two_serve_processes_both_answer_reports_with_the_same_figures(
     pg_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -250,21 +278,15 @@ async def test_two_serve_processes_both_answer_reports_with_the_same_figures(
                 headers={"Authorization": f"Bearer {shop.api_key}"},
             )
             assert r.status_code == 201, r.text
-        once = await asyncio.to_thread(
-            subprocess.run,
-            [_exe(), "archive", "--once"],
-            env=_env(pg_url, redis_url, analytics, a),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        once = await _once(pg_url, analytics)
         assert once.returncode == 0, once.stdout + once.stderr
         assert "orders=" in once.stdout, once.stdout
         want = {**want, "shop.orders": 3, "shop.revenue": want["shop.revenue"] + 1200}
         assert await _eventually(a, shop, want) == await _eventually(b, shop, want)
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
 async def test_serve_with_two_workers_answers_reports_on_every_request(
     pg_url: str, redis_url: str, tmp_path: Path
 ) -> None:
