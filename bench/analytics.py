@@ -1,7 +1,7 @@
 """Reports and the archive fill at scale.
 
     .venv/bin/python bench/analytics.py [--events 10000000] [--visits 1000000] [--rules 50]
-                                        [--fill-events 500000] [--doc]
+                                        [--fill-events 500000] [--doc] [--snapshot-only]
 
 1. Reports: a synthetic archive (DuckDB) of `--events` events in `--visits` visits (2 visits per
    visitor) over 30 days, an exposure to one of `--rules` rules on most visits (10 % held out),
@@ -11,6 +11,8 @@
 2. Fill: `--fill-events` events written into a fresh SQLite primary database (the schema the
    migrations make), then `fill_events` copies them into an empty archive. Target: >= 20,000
    events/s.
+3. Snapshot: publishing the archive for the readers in every worker (ADR 0015): checkpoint,
+   copy, fsync, switch the pointer; best, median and worst of 3.
 """
 
 from __future__ import annotations
@@ -112,6 +114,25 @@ def time_reports(path: str) -> dict[str, list[float]]:
     return out
 
 
+def time_snapshot(path: str) -> tuple[int, list[float]]:
+    """Publishing a snapshot for the readers (ADR 0015): checkpoint, copy, fsync, switch; the
+    archive's size and the seconds of 3 publishes."""
+    import os
+
+    from kohtaamo.analytics import snapshots
+    from kohtaamo.analytics.archive import Archive
+
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        archive = Archive(path)  # what a pass does after filling: checkpoint, close, publish
+        archive.checkpoint()
+        archive.close()
+        snapshots.publish(path)
+        runs.append(time.perf_counter() - t)
+    return os.path.getsize(path), runs
+
+
 def time_fill(n: int, workdir: Path) -> float:
     from kohtaamo.analytics import fill
     from kohtaamo.analytics.archive import Archive
@@ -165,15 +186,27 @@ def main() -> None:
     ap.add_argument("--rules", type=int, default=50)
     ap.add_argument("--fill-events", type=int, default=500_000)
     ap.add_argument("--doc", action="store_true")
+    ap.add_argument(
+        "--snapshot-only", action="store_true", help="only time publishing a snapshot (ADR 0015)"
+    )
     args = ap.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="kohtaamo-bench-analytics-"))
     path = str(workdir / "archive.duckdb")
     build_archive(path, args.events, args.visits, args.rules)
+    size, runs = time_snapshot(path)
+    snap = (
+        f"| snapshot publish (checkpoint, copy {size / 1e6:,.0f} MB, fsync, switch) "
+        f"| {min(runs):.2f} s | {statistics.median(runs):.2f} s | {max(runs):.2f} s | | |"
+    )
+    if args.snapshot_only:
+        print(snap)
+        return
     times = time_reports(path)
     rate = time_fill(args.fill_events, workdir)
     lines = [
         _line(f"rule report, {args.rules} rules with uplift", times["rules"]),
         _line("5-step funnel over 30 days", times["funnel"]),
+        snap,
         f"| archive fill (SQLite → DuckDB), {args.fill_events:,} events | {rate:,.0f} events/s | | | >= 20,000/s | {'PASS' if rate >= 20_000 else 'FAIL'} |",
     ]
     print("\n".join(lines))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from kohtaamo.config import Settings, load_settings
 from kohtaamo.db.migrate import upgrade
 from tests import services
 
+UNFILLED = Path(tempfile.mkdtemp(prefix="kohtaamo-unfilled-"))
 TABLES = (
     "commerce_integrations",
     "order_refunds",
@@ -106,6 +108,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "secret_key": "test-secret-key-that-is-long-enough-123",
         "public_base_url": "http://testserver",
         "analytics_in_server": False,  # tests that need the archive open their own
+        # Never published to: no snapshot left in ./var by a local server is ever read here.
+        "analytics_path": str(UNFILLED / "analytics.duckdb"),
     }
     values.update(overrides)
     return load_settings(**values)

@@ -16,10 +16,10 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from kohtaamo import ops
-from kohtaamo.analytics import fill
+from kohtaamo.analytics import filler as archive_filler
 from kohtaamo.analytics import pages as analytics_pages
 from kohtaamo.analytics import router as analytics_router
-from kohtaamo.analytics.archive import Archive
+from kohtaamo.analytics.archive import Snapshots
 from kohtaamo.auth import pages as auth_pages
 from kohtaamo.auth import router as auth_router
 from kohtaamo.bus import Bus
@@ -146,18 +146,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raw=chat_store(writer),
         )
         app.state.chat.wire()
-        app.state.archive = None
-        filler: fill.Filler | None = None
+        # Reports read the newest published snapshot; this process also takes its turns at
+        # filling the live file unless `kohtaamo archive` does that (ADR 0015).
+        app.state.archive = Snapshots(settings.analytics_path)
+        filler: archive_filler.Filler | None = None
         if settings.analytics_in_server:
-            try:
-                app.state.archive = Archive(settings.analytics_path)
-            except Exception as exc:  # another process holds the file: it fills it, not us
-                log.warning("analytics archive not opened here", extra={"error": str(exc)})
-            if app.state.archive is not None:
-                filler = fill.Filler(
-                    settings.database_url, app.state.archive, every=settings.analytics_fill_seconds
-                )
-                filler.start()
+            filler = archive_filler.Filler(settings.database_url, archive_filler.plan_of(settings))
+            filler.start()
         ops.watch_gc()
         # What start-up built lives as long as the process: keep it out of every later full
         # collection (fewer, shorter pauses with thousands of sockets open).
@@ -168,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if filler is not None:
                 await asyncio.to_thread(filler.stop)
-            if app.state.archive is not None:
+            if app.state.archive is not None:  # tests may swap in their own
                 app.state.archive.close()
             await ingestor.stop()
             await hub.close()

@@ -80,13 +80,6 @@ def serve(host: str, port: int, workers: int) -> None:
             "note: several workers on SQLite share one writer; use PostgreSQL in production",
             err=True,
         )
-    if workers > 1 and settings.analytics_in_server:
-        # One DuckDB file has one writer: the workers leave it to `kohtaamo archive`.
-        os.environ["KOHTAAMO_ANALYTICS_IN_SERVER"] = "false"
-        click.echo(
-            "note: run `kohtaamo archive` beside the workers to fill the analytics archive",
-            err=True,
-        )
     _check_migrated(settings)
     _run_server(host, port, workers=workers, log_level=settings.log_level)
 
@@ -118,31 +111,53 @@ def _run_server(host: str, port: int, *, workers: int = 1, log_level: str = "INF
     "--once", is_flag=True, help="one pass, then exit (else every KOHTAAMO_ANALYTICS_FILL_SECONDS)"
 )
 def archive(once: bool) -> None:
-    """Fill the analytics archive (DuckDB) from the primary database."""
-    import asyncio
+    """Fill the analytics archive (DuckDB) from the primary database and publish its snapshot.
 
-    from kohtaamo.analytics import fill
-    from kohtaamo.analytics.archive import Archive
+    Servers fill it themselves by default; this takes turns with them under the same lock, and
+    is the filler when they run with KOHTAAMO_ANALYTICS_IN_SERVER=false (ADR 0015)."""
+    from kohtaamo.analytics import filler, snapshots
     from kohtaamo.db.engine import make_engine, make_sessionmaker
 
     settings = _settings()
     _check_migrated(settings)
+    plan = filler.plan_of(settings)
 
     async def run() -> None:
         engine = make_engine(settings.database_url, pool_size=2)
-        store = Archive(settings.analytics_path)
         try:
             maker = make_sessionmaker(engine)
-            if once:
-                counts = await fill.fill(maker, store)
-                click.echo(" ".join(f"{k}={v}" for k, v in counts.items()))
+            if not once:
+                await filler.keep_filling(maker, plan, _sleep)
+                return
+            lock = snapshots.FillLock(plan.path)
+            if not lock.try_acquire():
+                click.echo("waiting for the archive pass running in another process …", err=True)
+                if not await asyncio.to_thread(lock.acquire, timeout=ONCE_WAIT):
+                    raise click.ClickException(
+                        f"another process has held {lock.path} for {ONCE_WAIT:.0f} s; "
+                        "is a pass stuck there?"
+                    )
+            try:
+                done = await filler.run_pass(maker, plan, lock, force=True)
+            finally:
+                lock.release()
+            click.echo(" ".join(f"{k}={v}" for k, v in done.counts.items()))
+            if done.published:
+                click.echo(f"published snapshot {done.published} for the reports")
             else:
-                await fill.run_forever(maker, store, every=settings.analytics_fill_seconds)
+                click.echo(f"nothing new; the reports read snapshot {snapshots.current(plan.path)}")
         finally:
-            store.close()
             await engine.dispose()
 
     asyncio.run(run())
+
+
+ONCE_WAIT = 600.0  # seconds: the first pass over a large history takes minutes
+
+
+async def _sleep(seconds: float) -> bool:
+    await asyncio.sleep(seconds)
+    return False
 
 
 @main.command("import-rees46")

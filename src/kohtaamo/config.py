@@ -42,10 +42,13 @@ class Settings(BaseSettings):
     rules_default_max_load: float = Field(default=0.5, gt=0, le=1)
     rules_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
-    # The analytics archive (DuckDB). The embedded server fills it itself; with several workers,
-    # run `kohtaamo archive` as the one process that writes it (ADR 0009).
+    # The analytics archive (DuckDB). Server processes take turns filling it under a file lock
+    # and every one reads its published snapshots (ADRs 0009, 0015); `false` leaves the filling
+    # to `kohtaamo archive`.
     analytics_path: str = "./var/analytics.duckdb"
     analytics_fill_seconds: float = Field(default=15.0, ge=1, le=3600)
+    analytics_settle_seconds: float = Field(default=10.0, ge=0, le=3600)
+    analytics_snapshot_seconds: float = Field(default=15.0, ge=0, le=86400)
     analytics_in_server: bool = True
 
     login_attempts_per_window: int = Field(default=10, ge=1)

@@ -11,6 +11,7 @@ slower than the primary database can produce rows.
 from __future__ import annotations
 
 import csv
+import logging
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
@@ -21,7 +22,10 @@ from typing import Any
 
 import duckdb
 
+from kohtaamo.analytics import snapshots
 from kohtaamo.kit.clock import from_epoch_ms
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -100,33 +104,59 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _open(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(path, read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    # Reports aggregate; they never rely on rows coming back in insertion order.
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
 class Archive:
-    """One DuckDB file (or `:memory:`), used from one thread at a time (the lock)."""
+    """One DuckDB file (or `:memory:`) opened read-write, used from one thread at a time (the
+    lock). Only one process may hold a file so (ADR 0015: the fill lock); reports in the servers
+    read published snapshots through `Snapshots`."""
 
     def __init__(self, path: str) -> None:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._con = duckdb.connect(path)
-        self._con.execute("SET TimeZone = 'UTC'")
-        # Reports aggregate; they never rely on rows coming back in insertion order.
-        self._con.execute("SET preserve_insertion_order = false")
+        self._con: duckdb.DuckDBPyConnection | None = _open(path, read_only=False)
         self._con.execute(SCHEMA)
         self.lock = threading.Lock()
         # Bumped by every append: results computed from the archive may be reused until it moves.
         self.generation = 0
         self.memo: dict[tuple[object, ...], object] = {}
 
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """The connection to query (called under the lock)."""
+        if self._con is None:
+            raise RuntimeError("the archive is closed")
+        return self._con
+
+    def ready(self) -> bool:
+        """Whether reports can be read from it now."""
+        return self._con is not None
+
     def close(self) -> None:
         with self.lock:
-            self._con.close()
+            if self._con is not None:
+                self._con.close()
+                self._con = None
+
+    def checkpoint(self) -> None:
+        """Write everything to the file itself (none of it left in the WAL), e.g. to copy it."""
+        with self.lock:
+            self._connection().execute("CHECKPOINT")
 
     def states(self) -> dict[str, Fill]:
         with self.lock:
             # Epoch milliseconds: DuckDB hands TIMESTAMPTZ to Python only through pytz.
-            rows = self._con.execute(
-                "SELECT source, high_water, rows, epoch_ms(filled_at) FROM fill_state"
-            ).fetchall()
+            rows = (
+                self._connection()
+                .execute("SELECT source, high_water, rows, epoch_ms(filled_at) FROM fill_state")
+                .fetchall()
+            )
         return {
             r[0]: Fill(
                 r[0], r[1], int(r[2] or 0), from_epoch_ms(r[3]) if r[3] is not None else None
@@ -156,7 +186,7 @@ class Archive:
             tmp.flush()
             types = self._types(table)
             verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
-            con = self._con
+            con = self._connection()
             con.execute("BEGIN")
             try:
                 if rows:
@@ -178,9 +208,64 @@ class Archive:
                 raise
 
     def _types(self, table: str) -> dict[str, str]:
-        info = self._con.execute(f"PRAGMA table_info('{table}')").fetchall()
+        info = self._connection().execute(f"PRAGMA table_info('{table}')").fetchall()
         return {row[1]: str(row[2]) for row in info}
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with self.lock:
-            return list(self._con.execute(sql, list(params)).fetchall())
+            return list(self._connection().execute(sql, list(params)).fetchall())
+
+
+class Snapshots(Archive):
+    """The reports' side in every server process: the newest published snapshot of the archive,
+    opened read-only, reopened when a newer one is published (ADR 0015). `generation` is the
+    snapshot's number, so results reused per generation never outlive their data."""
+
+    def __init__(self, path: str) -> None:  # opens nothing yet: the first pass may be to come
+        self.path = path
+        self._con = None
+        self.lock = threading.Lock()
+        self.generation = 0
+        self.memo = {}
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        newest = snapshots.current(self.path) if self.path != ":memory:" else 0
+        if newest and newest != self.generation:
+            self._switch(newest)
+        if self._con is None:
+            raise RuntimeError("no snapshot of the archive is published yet")
+        return self._con
+
+    def _switch(self, newest: int) -> None:
+        for _ in range(5):
+            try:
+                con = _open(str(snapshots.generation_path(self.path, newest)), read_only=True)
+            except duckdb.Error as exc:
+                # Pruned between reading the pointer and opening it: a newer one is published.
+                log.info("archive snapshot moved on", extra={"error": str(exc)})
+                newest = snapshots.current(self.path)
+                continue
+            if self._con is not None:
+                self._con.close()
+            self._con, self.generation = con, newest
+            self.memo.clear()
+            return
+
+    def ready(self) -> bool:
+        with self.lock:
+            try:
+                self._connection()
+            except RuntimeError:
+                return False
+            return True
+
+    def append(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        *,
+        source: str,
+        high_water: str,
+        replace: bool = False,
+    ) -> None:
+        raise RuntimeError("a snapshot of the archive is read-only; the fill writes the live file")

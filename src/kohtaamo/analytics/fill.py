@@ -11,8 +11,8 @@ and replaced by primary key. Each batch and its mark commit together in DuckDB.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -145,8 +145,9 @@ async def fill_messages(
 
 
 async def fill_settings(maker: async_sessionmaker[AsyncSession], archive: Archive) -> int:
-    """Agents' teams and rules' names and actions, copied whole each pass (tens of rows per
-    workspace): reports use today's teams and names."""
+    """Agents' teams and rules' names and actions, copied whole when they changed (tens of rows
+    per workspace): reports use today's teams and names. Returns the rows copied (0: unchanged,
+    so a pass that brought nothing else publishes no new snapshot)."""
     a, r = ChatAgent, Rule
     async with maker() as session:
         agents = (
@@ -157,7 +158,11 @@ async def fill_settings(maker: async_sessionmaker[AsyncSession], archive: Archiv
                 select(r.id, r.workspace_id, r.name, r.action, r.goal, r.updated_at)
             )
         ).all()
-    mark = utcnow().isoformat()
+    # The mark is a digest of everything copied: equal digests, nothing to copy.
+    digest = hashlib.sha256(repr((sorted(map(tuple, agents)), sorted(map(tuple, rules)))).encode())
+    mark = digest.hexdigest()
+    if _mark(archive, "agents") == mark and _mark(archive, "rules") == mark:
+        return 0
     await asyncio.to_thread(
         archive.append,
         "agents",
@@ -306,56 +311,3 @@ async def fill(
         "messages": await fill_messages(maker, archive, settle=settle),
         "settings": await fill_settings(maker, archive),
     }
-
-
-async def run_forever(
-    maker: async_sessionmaker[AsyncSession], archive: Archive, *, every: float = 15.0
-) -> None:
-    """The archive worker: a pass every `every` seconds; fresh within `every + SETTLE` (< 60 s)."""
-    while True:
-        try:
-            await fill(maker, archive)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("archive fill failed; retrying next round")
-        await asyncio.sleep(every)
-
-
-class Filler:
-    """The embedded server's archive worker, on its own thread with its own event loop and
-    connections: copying tens of thousands of rows through the ORM would otherwise hold the
-    server's loop for tens of milliseconds a batch (a 50-rule /track p99 went from 58 ms to
-    692 ms with the fill on the loop; docs/benchmarks.md)."""
-
-    def __init__(self, database_url: str, archive: Archive, *, every: float) -> None:
-        self._url = database_url
-        self._archive = archive
-        self._every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="kohtaamo-archive", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        asyncio.run(self._loop())
-
-    async def _loop(self) -> None:
-        from kohtaamo.db.engine import make_engine, make_sessionmaker
-
-        engine = make_engine(self._url, pool_size=1)
-        try:
-            maker = make_sessionmaker(engine)
-            while not self._stop.is_set():
-                try:
-                    await fill(maker, self._archive)
-                except Exception:
-                    log.exception("archive fill failed; retrying next round")
-                await asyncio.to_thread(self._stop.wait, self._every)
-        finally:
-            await engine.dispose()

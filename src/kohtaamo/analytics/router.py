@@ -54,9 +54,9 @@ def _range(start: datetime | None, end: datetime | None) -> tuple[datetime, date
 
 def _archive(request: Request) -> Archive:
     archive: Archive | None = getattr(request.app.state, "archive", None)
-    if archive is None:
-        # Several workers: the archive belongs to `kohtaamo archive`; reports need its process.
-        raise Unavailable("the analytics archive is not open in this process", retry_after=30)
+    if archive is None or not archive.ready():
+        # Before the first pass has published a snapshot (ADR 0015).
+        raise Unavailable("the analytics archive is not filled yet; try again soon", retry_after=30)
     return archive
 
 

@@ -150,11 +150,12 @@ async def report_view(request: Request, db: DB, ws_id: int) -> View | Response:
     start = datetime.combine(first, time(), zone).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), time(), zone).astimezone(UTC)
     locale = locale_of(request, ws.locale)
+    archive: Archive | None = getattr(request.app.state, "archive", None)
     return View(
         principal,
         role,
         ws,
-        getattr(request.app.state, "archive", None),
+        archive if archive is not None and archive.ready() else None,
         first,
         last,
         start,
