@@ -49,6 +49,7 @@ def message_frame(msg: Message) -> dict[str, Any]:
         "workspace_id": msg.workspace_id,
         "conversation_id": msg.conversation_id,
         "seq": msg.seq,
+        "prev": msg.prev_seq,  # the visitor-visible line before this one (null on notes)
         "id": msg.id,
         "author": msg.author,
         "author_name": msg.author_name,

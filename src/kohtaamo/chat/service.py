@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -111,6 +111,8 @@ async def append(
             .execution_options(synchronize_session=False)
         )
     ).one()
+    # The UPDATE holds the conversation: no line can land between this read and the INSERT.
+    prev = None if note else await _last_visible(session, conv.id)
     row = {
         "conversation_id": conv.id,
         "workspace_id": conv.workspace_id,
@@ -120,6 +122,7 @@ async def append(
         "author_name": author_name,
         "body": body,
         "note": note,
+        "prev_seq": prev,
         "client_id": client_id,
         "search_text": body.casefold(),
         "created_at": now,
@@ -138,6 +141,16 @@ async def append(
     msg = Message(id=msg_id, **row)
     events.announce_message(session, conv, msg)
     return msg
+
+
+async def _last_visible(session: AsyncSession, conversation_id: int) -> int:
+    """The seq of the conversation's last line its visitor sees (0: none yet)."""
+    last = await session.scalar(
+        select(func.max(Message.seq)).where(
+            Message.conversation_id == conversation_id, Message.note.is_(False)
+        )
+    )
+    return int(last or 0)
 
 
 async def _greeting(

@@ -5,7 +5,9 @@ Everything a socket sends goes through `Stream.pump`, one task: the hub's frames
 replays. Per conversation it keeps the highest sequence number sent. A replayed or live message at
 or below it is dropped (already seen); one above `sent + 1` means frames were missed (a full
 inbox, a Redis hiccup, the race between subscribing and reading history), so the gap is read from
-the database first. A client that says "after N" therefore gets exactly N+1, N+2, … once each."""
+the database first. A client that says "after N" therefore gets exactly N+1, N+2, … once each.
+Visitors never get notes, which take numbers too: each line's `prev` names the visitor-visible
+line before it, so a client tells a real gap from a note's number (docs/chat.md)."""
 
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ class Stream:
             cid = frame["conversation_id"]
             if self.agent_id is not None:
                 await self.subscribe(conversation_topic(cid))  # the console has it open
-            await self._replay(cid, frame["after"])
+            await self._replay(cid, frame["after"], asked=True)
             return
         if frame["type"] == "_follow":
             # A conversation this socket just opened: deliver it from the start, in order.
@@ -112,7 +114,7 @@ class Stream:
                 await self.subscribe(conversation_topic(frame["conversation_id"]))
         await self._send_bytes(raw)
 
-    async def _replay(self, conversation_id: int, after: int) -> None:
+    async def _replay(self, conversation_id: int, after: int, *, asked: bool = False) -> None:
         conv = await self.allowed(conversation_id)
         if conv is None:
             await self._send_bytes(
@@ -127,7 +129,13 @@ class Stream:
             )
             return
         after = max(after, 0)
-        self.sent[conversation_id] = max(self.sent.get(conversation_id, 0), after)
+        if asked:
+            # The client says what it holds: replay from there, even what this socket already
+            # sent (the client drops what it has by seq). Trusting our own count instead lost a
+            # line the client had set aside as out of order (issue 12).
+            self.sent[conversation_id] = after
+        else:
+            self.sent[conversation_id] = max(self.sent.get(conversation_id, 0), after)
         async with self.board.maker() as session:
             # last_seq first: every message up to it is committed (seq and row commit together),
             # so the reads below see all of them; a visitor's view skips notes, so this, not the

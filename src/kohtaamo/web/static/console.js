@@ -411,6 +411,8 @@
     pending.set(cid, { cid: current, el: li });
     send(frame);
     area.value = "";
+    // A note is one line: the next line is a reply unless the agent ticks the box again (issue 12).
+    if (box.checked) { box.checked = false; box.dispatchEvent(new Event("change")); }
     $("picks").hidden = true;
     clearTimeout(typingTimer); lastTyping = 0;
     send({ type: "typing", conversation_id: current, on: false });

@@ -357,11 +357,15 @@
     if (pendingRate) rate();
     updateMode();
   }
+  // Notes take numbers the visitor never gets, so a hole in the numbers is not a gap: `prev` names
+  // the visitor-visible line before this one, and only a `prev` we do not hold is something missed.
+  const prevOf = (m) => (typeof m.prev === "number" ? m.prev : m.seq - 1);
   function onMessage(m) {
     if (m.conversation_id == null || typeof m.seq !== "number") return;
     if (!conv || conv.id !== m.conversation_id) setConv(m.conversation_id);
     if (m.seq <= conv.seq) return; // seen already
-    if (m.seq > conv.seq + 1 && !syncing) return requestSync(); // a gap: replay in order
+    // A gap: set it aside; the replay (ours, or the one in flight) brings it again, in order.
+    if (prevOf(m) > conv.seq) return requestSync();
     conv.seq = m.seq;
     saveConv();
     remember(m);
@@ -381,11 +385,11 @@
     if (a.conversation_id != null && (!conv || conv.id !== a.conversation_id)) setConv(a.conversation_id);
     const n = byClient(a.client_id);
     if (n && typeof a.seq === "number") sent(n, a.seq);
-    if (conv && a.seq === conv.seq + 1) {
+    if (conv && a.seq > conv.seq && prevOf(a) <= conv.seq) {
       conv.seq = a.seq;
       saveConv();
       if (item) remember({ seq: a.seq, author: "visitor", body: item.body });
-    } else if (conv && a.seq > conv.seq + 1) requestSync();
+    } else if (conv && a.seq > conv.seq) requestSync();
     if (a.client_id === leadClient) { leadClient = null; thanks(L().leadThanks); }
     updateMode();
   }
