@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from tests import chatkit as ck
 from tests import factory as f
+from tests import rulekit as rk
 
 pytestmark = pytest.mark.asyncio
 
@@ -133,5 +134,80 @@ async def test_notes_between_replies_never_hide_a_reply_from_the_visitor(
         await me.run()
         assert me.got == ["Hei", *expected]
         assert all(not b.startswith(("Sisäinen", "Poissa", "Ennen", "Latauksen")) for b in me.got)
+        await sock.close()
+        await agent.close()
+
+
+CART = {
+    "name": "Ostoskori",
+    "priority": 10,
+    "condition": {"==": [{"var": "page.type"}, "cart"]},
+    "action": {
+        "type": "open_chat",
+        "messages": {"fi": "Voinko auttaa?"},
+        "persona": {"name": "Aino"},
+    },
+}
+CODE = {
+    "name": "Koodi hylätty",
+    "priority": 5,
+    "condition": {"==": [{"var": "page.type"}, "checkout"]},
+    "action": {"type": "open_chat", "messages": {"fi": "Eikö koodi kelpaa? Kokeile KEVAT10."}},
+}
+
+
+async def test_a_rule_stays_quiet_while_a_conversation_is_open_and_says_so_on_its_exposure(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    shop = await f.shop(app, client)
+    clock = rk.use_clock(app)
+    cart = await rk.create(client, shop, **CART)
+    code = await rk.create(client, shop, **CODE)
+    api = f"/api/v1/workspaces/{shop.id}/conversations"
+    async with ck.serve(app) as host:
+        agent = await ck.agent(host, await ck.cookie(app, shop.owner.user_id))
+        await agent.expect("ready")
+        v = rk.Visitor(client, shop, clock)
+        answer = await v.page("/kori", "cart")
+        assert rk.fired(answer) == [cart["id"]]
+        sock = await ck.visitor(host, shop, v.visitor, v.visit)
+        await sock.expect("ready")
+        ack = await sock.say(
+            "Onko tämä varastossa?", exposure_id=answer["actions"][0]["exposure_id"]
+        )
+        cid = ack["conversation_id"]
+
+        # A second rule's moment comes while the conversation is open: it stays quiet, and its
+        # exposure says why (before the arm is drawn, so both arms lose the moment alike).
+        clock.advance(5)
+        answer = await v.page("/kassa", "checkout")
+        assert answer["actions"] == []
+        (exp,) = await rk.exposures(client, shop, code["id"])
+        assert (exp["outcome"], exp["reason"], exp["variant"]) == ("suppressed", "chat_open", None)
+        r = await client.get(f"{api}/{cid}/messages", headers=shop.owner.headers)
+        assert [(m["author"], m["body"]) for m in r.json()] == [
+            ("bot", "Voinko auttaa?"),
+            ("visitor", "Onko tämä varastossa?"),
+        ]
+
+        # Closed: the next visit's moment fires, and the visitor's reply stores the rule's line
+        # first in a new conversation, which the agent sees and the export holds.
+        r = await client.post(f"{api}/{cid}/resolve", headers=shop.owner.headers)
+        assert r.status_code == 200, r.text
+        again = v.new_visit()
+        clock.advance(60)
+        answer = await again.page("/kassa", "checkout")
+        assert rk.fired(answer) == [code["id"]]
+        ack = await sock.say("Ei kelpaa", exposure_id=answer["actions"][0]["exposure_id"])
+        assert ack["conversation_id"] != cid
+        r = await client.get(
+            f"{api}/{ack['conversation_id']}/export?format=json", headers=shop.owner.headers
+        )
+        assert [(m["author"], m["body"]) for m in r.json()["messages"]] == [
+            ("bot", "Eikö koodi kelpaa? Kokeile KEVAT10."),
+            ("visitor", "Ei kelpaa"),
+        ]
+        seen = await agent.expect("message", conversation_id=ack["conversation_id"], seq=1)
+        assert seen["body"] == "Eikö koodi kelpaa? Kokeile KEVAT10."
         await sock.close()
         await agent.close()

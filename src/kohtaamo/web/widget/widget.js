@@ -285,7 +285,7 @@
     save(TKEY, { id: conv.id, msgs: msgs.sort((a, b) => a.seq - b.seq).slice(-50) });
   }
   function setConv(id) {
-    conv = id == null ? null : { id, seq: 0 };
+    conv = id == null ? null : { id, seq: 0, status: "pending" }; // a line came: it is going on
     saveConv();
     save(TKEY, null);
     rated = false;
@@ -410,6 +410,7 @@
   function onConversation(c) {
     if (!c) return;
     if (c.id != null && (!conv || conv.id !== c.id)) setConv(c.id);
+    if (conv && typeof c.status === "string" && conv.status !== c.status) { conv.status = c.status; saveConv(); }
     if (conv && c.last_seq > conv.seq) requestSync();
     const a = c.assignee, pos = c.queue_position;
     assignee = (a && typeof a === "object" ? a.name || a.display_name : a) || "";
@@ -627,11 +628,18 @@
     if (name != null) typingHide = setTimeout(() => showTyping(null), 10e3); // a lost "off" must not stick
   }
 
+  // A conversation not yet closed: every line in the panel is a stored line of it.
+  const talking = () => !!conv && conv.status != null && conv.status !== "resolved";
   function showAction(a) {
     if (!ui || !a || typeof a !== "object") return;
     const text = (a.messages && a.messages[cfg.locale]) || a.message;
     if (typeof text !== "string" || !text.trim() || exposures.has(a.exposure_id)) return;
     exposures.add(a.exposure_id);
+    // The server keeps rules quiet during a conversation (ADR 0012); one decided a moment before it
+    // opened is not shown either: the agent would never see that line, nor would a reload.
+    if (talking()) return;
+    // Only the latest rule's line waits for a reply (the reply stores it): drop an older one.
+    ui.msgs().forEach((n) => n.dataset.local != null && !n.dataset.seq && n.remove());
     if (a.exposure_id != null) exposure = a.exposure_id;
     if (a.mode) actionMode = a.mode;
     persona = a.persona && typeof a.persona === "object" ? a.persona : null;
@@ -668,7 +676,7 @@
     const body = ui.input.value.trim();
     if (!body) return;
     const item = { client_id: uuid(), body: body.slice(0, 4000) };
-    if (!conv && exposure != null) item.exposure_id = exposure; // links the new conversation to the rule
+    if (!talking() && exposure != null) item.exposure_id = exposure; // links the new conversation to the rule
     if (!ui.offline.hidden) {
       if (!ui.email.reportValidity()) return;
       item.email = ui.email.value.trim();
