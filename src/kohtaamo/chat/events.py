@@ -35,6 +35,11 @@ def conversation_topic(conversation_id: int) -> str:
     return f"c:{conversation_id}"
 
 
+def user_topic(user_id: int) -> str:
+    """One staff member's consoles, on every worker (membership changes)."""
+    return f"u:{user_id}"
+
+
 def visitor_topic(workspace_id: int, visitor_key: str) -> str:
     return f"v:{workspace_id}:{visitor_key}"
 

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # Close codes (4000-4999 are the application's own).
 BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, TOO_MANY = 4400, 4401, 4403, 4429
 LAGGING = 4408  # the socket fell behind; the client reconnects and resynchronises
+CHANGED = 4409  # the agent's memberships changed; a new socket hears what they belong to now
 
 Allowed = Callable[[int], Awaitable[Conversation | None]]
 
@@ -89,6 +90,8 @@ class Stream:
                 await self.subscribe(conversation_topic(cid))  # the console has it open
             await self._replay(cid, frame["after"], asked=True)
             return
+        if frame["type"] == "_revoked":
+            await self._revoked()
         if frame["type"] == "_follow":
             # A conversation this socket just opened: deliver it from the start, in order.
             self.sent.setdefault(frame["conversation_id"], 0)
@@ -108,11 +111,18 @@ class Stream:
                     if seq <= self.sent[cid]:
                         return
                 self.sent[cid] = seq
+        elif self.agent_id is not None and raw.startswith(b'{"type":"_revoked"'):
+            await self._revoked()
         elif self.agent_id is not None and raw.startswith(b'{"type":"notice"'):
             frame = jsonx.loads(raw)
             if frame.get("user_id") == self.agent_id:
                 await self.subscribe(conversation_topic(frame["conversation_id"]))
         await self._send_bytes(raw)
+
+    async def _revoked(self) -> None:
+        """A membership of this agent ended: nothing more goes out on this socket."""
+        await self.ws.close(CHANGED, "membership changed; reconnect")
+        raise ConnectionError("membership changed")
 
     async def _replay(self, conversation_id: int, after: int, *, asked: bool = False) -> None:
         conv = await self.allowed(conversation_id)

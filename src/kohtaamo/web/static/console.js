@@ -125,6 +125,8 @@
     if (f.workspace_id !== undefined && f.workspace_id !== WS) return;
     switch (f.type) {
       case "ready":
+        // No longer a member here (the server closed the last socket, 4409): leave the inbox.
+        if (f.workspaces && f.workspaces.indexOf(WS) < 0) { location.href = "/workspaces"; return; }
         if (current) send({ type: "sync", conversation_id: current, after: seen[current] || 0 });
         outbox.splice(0).forEach(send);
         loadList();
