@@ -262,7 +262,7 @@
     } else {
       actions.appendChild(button(t("reopen"), "reopen", function () { act("POST", "/reopen"); }));
     }
-    var exp = el("a", { class: "button", href: API + "/conversations/" + c.id + "/export?format=txt", "data-k": "export" }, t("export"));
+    var exp = el("a", { class: "button", href: API + "/conversations/" + c.id + "/export?format=txt&lang=" + boot.locale, "data-k": "export" }, t("export"));
     actions.appendChild(exp);
     head.appendChild(actions);
   }
