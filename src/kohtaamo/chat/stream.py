@@ -106,7 +106,10 @@ class Stream:
                 seq = frame["seq"]
                 if seq <= self.sent[cid]:
                     return
-                if seq > self.sent[cid] + 1:
+                gap = seq > self.sent[cid] + 1
+                if gap and not self.notes and frame.get("prev") is not None:
+                    gap = frame["prev"] > self.sent[cid]  # a hole where a note is, not a gap
+                if gap:
                     await self._replay(cid, self.sent[cid])
                     if seq <= self.sent[cid]:
                         return
