@@ -143,6 +143,7 @@ def _scene(pw: Playwright, base: str, shop: str, ws_id: int) -> None:
     answer.wait_for()
     assert answer.inner_text().count("Toimitamme 1-3 arkipäivässä") == 1
     browser.shot(shop_page, "widget-chat-fi")
+    _notes_between_replies(console, shop_page)
 
     # The agent closes; the visitor rates it thumbs up.
     console.locator("[data-k=close]").click()
@@ -158,6 +159,37 @@ def _scene(pw: Playwright, base: str, shop: str, ws_id: int) -> None:
     assert console.evaluate("window.__xss === undefined")
     chromium.close()
     assert problems == [], problems
+
+
+def _notes_between_replies(console: Page, shop_page: Page) -> None:
+    """Issue 12: a note, then replies: the visitor gets each reply once, in order, after a
+    reload too; the note box does not stay ticked."""
+    widget = shop_page.locator("#kohtaamo-widget")
+    lines = widget.locator("[data-k=msg][data-author=agent] .k-text")
+    reply, box = console.locator("[data-k=reply]"), console.locator("[data-k=note]")
+
+    def say(text: str, note: bool = False) -> None:
+        if note:
+            box.check()
+        reply.fill(text)
+        reply.press("Enter")
+        console.locator("[data-k=msg][data-seq]", has_text=text).wait_for()
+        assert not box.is_checked()  # a note is one line; the next one is a reply again
+
+    say("Sisäinen: kysyy varastosta", note=True)
+    for text in ("Vastaus A", "Vastaus B"):
+        say(text)
+    widget.locator("[data-k=msg]", has_text="Vastaus B").wait_for()
+    first = lines.all_text_contents()
+    assert first[1:] == ["Vastaus A", "Vastaus B"], first
+    shop_page.reload()
+    widget.locator("[data-k=bubble]").click()
+    say("Sisäinen: toinen", note=True)
+    say("Vastaus C")
+    widget.locator("[data-k=msg]", has_text="Vastaus C").wait_for()
+    shop_page.wait_for_timeout(500)  # a duplicate or a late replay would land by now
+    assert lines.all_text_contents() == [*first, "Vastaus C"]
+    assert widget.locator("[data-k=msg]", has_text="Sisäinen").count() == 0
 
 
 def _conversation(url: str, ws_id: int) -> dict[str, object]:

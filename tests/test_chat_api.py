@@ -479,7 +479,7 @@ async def test_export_json_and_text_transcripts(app: FastAPI, client: httpx.Asyn
 
         r = await client.get(
             api(shop, f"/conversations/{cid}/export"),
-            params={"format": "txt"},
+            params={"format": "txt", "lang": "en"},
             headers=shop.owner.headers,
         )
         assert r.status_code == 200, r.text
@@ -487,9 +487,10 @@ async def test_export_json_and_text_transcripts(app: FastAPI, client: httpx.Asyn
         assert r.headers["content-disposition"] == f'attachment; filename="conversation-{cid}.txt"'
         lines = r.text.splitlines()
         assert lines[0].startswith(f"# Conversation {cid}")
-        stamp = r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC\]"
+        assert lines[1] == "# Time zone: Europe/Helsinki"  # the workspace's (test_chat_export.py)
+        stamp = r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} EES?T\]"
         owner_name = shop.owner.email.split("@")[0].title()
-        body_lines = lines[1:]
+        body_lines = lines[2:]
         assert len(body_lines) == 4
         assert re.fullmatch(stamp + r" Visitor: Missä tilaukseni on\?", body_lines[0])
         assert re.fullmatch(stamp + f" {re.escape(owner_name)}: Katson heti\\.", body_lines[1])

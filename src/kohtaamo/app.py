@@ -26,6 +26,7 @@ from kohtaamo.bus import Bus
 from kohtaamo.chat import consoles as chat_consoles
 from kohtaamo.chat import pages as chat_pages
 from kohtaamo.chat import router as chat_router
+from kohtaamo.chat import service as chat_service
 from kohtaamo.chat import sockets as chat_sockets
 from kohtaamo.chat.raw import chat_store
 from kohtaamo.chat.switchboard import Switchboard
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             facts=FactsCache(maker, load=raw.facts if raw else None),
             default_max_load=settings.rules_default_max_load,
             raw=raw,
+            chat_open=chat_service.going_on(maker),
         )
         app.state.settings = settings
         app.state.engine = engine

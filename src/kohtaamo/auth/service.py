@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kohtaamo.auth.models import AuthSession, Membership, Role, User
 from kohtaamo.auth.passwords import MIN_LENGTH, hash_password, verify_password
+from kohtaamo.bus import Event, publish
 from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import Conflict, Invalid, NotFound, RateLimited
 from kohtaamo.kit.ratelimit import RateLimiter
@@ -180,13 +181,22 @@ async def change_role(
     return member
 
 
+@dataclass(frozen=True, slots=True)
+class MemberRemoved(Event):
+    """A member was removed: what they hold open in the workspace (agent sockets) ends at once."""
+
+    user_id: int
+
+
 async def remove_member(session: AsyncSession, *, workspace_id: int, user_id: int) -> None:
     member = await _membership(session, workspace_id, user_id)
     if member.role == Role.owner and await _owners(session, workspace_id) <= 1:
         raise Conflict("a workspace keeps at least one owner", field="user_id")
     await session.delete(member)
-    # Their open sessions keep working for other workspaces; access here ends with the row.
+    # Their open sessions keep working for other workspaces; access here ends with the row
+    # (HTTP checks it per request; live sockets hear this event).
     await session.flush()
+    publish(session, MemberRemoved(workspace_id, user_id))
 
 
 async def revoke_all_sessions(session: AsyncSession, user_id: int) -> None:

@@ -73,6 +73,7 @@ async def agent_socket(ws: WebSocket) -> None:
         return conv if conv is not None and conv.workspace_id in member else None
 
     stream = Stream(ws, board, notes=True, allowed=allowed, agent_id=user.id)
+    await stream.subscribe(events.user_topic(user.id))  # a membership ends: closed at once
     for wid in spaces:
         await stream.subscribe(events.agents_topic(wid))
     async with board.maker() as session:
@@ -87,7 +88,7 @@ async def agent_socket(ws: WebSocket) -> None:
                 session, user_id=user.id, workspace_id=wid, presence=board.presence
             )
     stream.say({"type": "ready", "user_id": user.id, "name": user.name, "workspaces": spaces})
-    beat = asyncio.create_task(_heartbeat(board, user.id, spaces))
+    beat = asyncio.create_task(_heartbeat(board, stream, user.id, spaces))
     try:
         await run(ws, stream, lambda: _agent_reader(ws, board, stream, user, member))
     finally:
@@ -110,11 +111,15 @@ async def agent_socket(ws: WebSocket) -> None:
                     )
 
 
-async def _heartbeat(board: Switchboard, user_id: int, spaces: list[int]) -> None:
+async def _heartbeat(board: Switchboard, stream: Stream, user_id: int, spaces: list[int]) -> None:
     while True:
         await asyncio.sleep(HEARTBEAT)
         try:
             async with board.maker() as session:
+                if not set(spaces) <= set(await agents.workspaces_of(session, user_id)):
+                    # A removal whose hub frame this socket missed: never outlive it by more.
+                    stream.say({"type": "_revoked"})
+                    return
                 counts = {w: await routing.open_counts(session, w) for w in spaces}
                 rows = {w: await agents.settings_of(session, w, user_id) for w in spaces}
                 await session.commit()

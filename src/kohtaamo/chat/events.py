@@ -35,6 +35,11 @@ def conversation_topic(conversation_id: int) -> str:
     return f"c:{conversation_id}"
 
 
+def user_topic(user_id: int) -> str:
+    """One staff member's consoles, on every worker (membership changes)."""
+    return f"u:{user_id}"
+
+
 def visitor_topic(workspace_id: int, visitor_key: str) -> str:
     return f"v:{workspace_id}:{visitor_key}"
 
@@ -49,6 +54,7 @@ def message_frame(msg: Message) -> dict[str, Any]:
         "workspace_id": msg.workspace_id,
         "conversation_id": msg.conversation_id,
         "seq": msg.seq,
+        "prev": msg.prev_seq,  # the visitor-visible line before this one (null on notes)
         "id": msg.id,
         "author": msg.author,
         "author_name": msg.author_name,

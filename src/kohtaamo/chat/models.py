@@ -138,6 +138,9 @@ class Message(Base):
     author_name: Mapped[str] = mapped_column(String(120), default="")
     body: Mapped[str] = mapped_column(Text)
     note: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The seq of the visitor-visible line before this one (0: none; null on notes). Notes take
+    # numbers too, so a visitor's "is something missing?" is `prev > highest held`, not a hole.
+    prev_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Case-folded body for transcript search (SQLite's LIKE folds ASCII only; this folds ä, Ö…).
     search_text: Mapped[str] = mapped_column(Text, default="")

@@ -27,7 +27,7 @@ from kohtaamo.tracking.writer import GroupWriter, PostgresWriter, SqliteWriter, 
 
 COLUMNS = (
     "conversation_id, workspace_id, seq, author, author_id, author_name, body, note, client_id,"
-    " search_text, created_at"
+    " search_text, created_at, prev_seq"
 )
 _VISITOR_CONV = (
     "SELECT c.id, c.status, c.assignee_id, c.visitor_key,"
@@ -47,6 +47,10 @@ _TAKE_SEQ = (
     " WHERE id = {4} RETURNING last_seq"
 )
 _MESSAGE = f"SELECT id, {COLUMNS} FROM messages WHERE id = {{0}}"  # noqa: S608 - fixed text
+# Run after _TAKE_SEQ, which holds the conversation: the visitor-visible line before the new one.
+_LAST_VISIBLE = (
+    "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE conversation_id = {0} AND note = {1}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,7 @@ def _message(row: tuple[Any, ...] | asyncpg.Record) -> Message:
         client_id=row[9],
         search_text=row[10],
         created_at=as_utc(datetime.fromisoformat(created) if isinstance(created, str) else created),
+        prev_seq=row[12],
     )
 
 
@@ -126,12 +131,25 @@ def _row(
     client_id: str,
     now: datetime,
 ) -> list[Any]:
-    # seq (index 2) is filled in once taken.
-    return [conv_id, ws, 0, str(author), user, name, body, note, client_id, body.casefold(), now]
+    # seq (index 2) and prev_seq (11) are filled in once taken.
+    return [
+        conv_id,
+        ws,
+        0,
+        str(author),
+        user,
+        name,
+        body,
+        note,
+        client_id,
+        body.casefold(),
+        now,
+        None,
+    ]
 
 
 class SqliteChat:
-    _INSERT = f"INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 - fixed text
+    _INSERT = f"INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608 - fixed text
 
     def __init__(self, writer: SqliteWriter) -> None:
         self._writer = writer
@@ -151,7 +169,9 @@ class SqliteChat:
             (sqlite_time(now), 0 if note else 1, row[6][:160], read, conv[0]),
         ).fetchone()[0]
         row[2] = seq
-        values = [*row[:10], sqlite_time(now)]
+        if not note:
+            row[11] = conn.execute(_LAST_VISIBLE.format("?", "?"), (conv[0], False)).fetchone()[0]
+        values = [*row[:10], sqlite_time(now), row[11]]
         cur = conn.execute(self._INSERT, values)
         assert cur.lastrowid is not None
         return Message(
@@ -167,6 +187,7 @@ class SqliteChat:
             client_id=row[8],
             search_text=row[9],
             created_at=now,
+            prev_seq=row[11],
         )
 
     async def visitor_message(
@@ -251,7 +272,7 @@ class PostgresChat:
 
     _INSERT = (
         f"INSERT INTO messages ({COLUMNS})"  # noqa: S608 - fixed text
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"
     )
 
     def __init__(self, dsn: str, size: int = 4) -> None:
@@ -284,6 +305,8 @@ class PostgresChat:
             conv[0],
         )
         row[2] = seq
+        if not note:
+            row[11] = await conn.fetchval(_LAST_VISIBLE.format("$1", "$2"), conv[0], False)
         msg_id = await conn.fetchval(self._INSERT, *row)
         return Message(
             id=msg_id,
@@ -298,6 +321,7 @@ class PostgresChat:
             client_id=row[8],
             search_text=row[9],
             created_at=row[10],
+            prev_seq=row[11],
         )
 
     async def visitor_message(

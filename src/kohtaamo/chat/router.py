@@ -40,7 +40,9 @@ from kohtaamo.kit.errors import Conflict, Forbidden, Invalid, NotFound, Unauthor
 from kohtaamo.rules.models import Rule
 from kohtaamo.shops.models import Workspace
 from kohtaamo.shops.service import WorkspaceChanged
+from kohtaamo.web import i18n
 from kohtaamo.web.deps import DB
+from kohtaamo.web.templates import locale_of
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace_id}", tags=["chat"])
 public = APIRouter(tags=["widget"])
@@ -209,24 +211,31 @@ async def export(
     conversation_id: ConvId,
     access: MemberAccess,
     db: DB,
+    request: Request,
     format: Literal["json", "txt"] = "json",
+    lang: Literal["fi", "en"] | None = None,
 ) -> Response:
     conv = await service.get(db, access.workspace_id, conversation_id)
     messages = await transcripts.transcript(db, conv)
+    ws = await db.get(Workspace, access.workspace_id)
+    zone = ws.timezone if ws is not None else "UTC"
     name = f"conversation-{conv.id}"
     if format == "txt":
-        labels = {
-            "conversation": "Conversation",
-            "rating": "Rating",
-            "note": "internal note",
-            "visitor": "Visitor",
-        }
+        # The page's language (the console passes its own), else the request's.
+        locale = lang or locale_of(request)
+        keys = ("conversation", "zone", "rating", "rating.up", "rating.down", "note")
+        labels = {k: i18n.translate(locale, f"export.{k}") for k in keys}
+        for author in ("visitor", "bot", "system"):
+            labels[author] = i18n.translate(locale, f"export.{author}")
         return PlainTextResponse(
-            transcripts.as_text(conv, messages, labels=labels),
-            headers={"Content-Disposition": f'attachment; filename="{name}.txt"'},
+            transcripts.as_text(conv, messages, labels=labels, timezone=zone),
+            headers={
+                "Content-Disposition": f'attachment; filename="{name}.txt"',
+                "Content-Language": locale,
+            },
         )
     return Response(
-        jsonx.dumps(transcripts.as_json(conv, messages)),
+        jsonx.dumps(transcripts.as_json(conv, messages, timezone=zone)),
         media_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{name}.json"'},
     )

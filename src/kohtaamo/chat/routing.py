@@ -115,6 +115,31 @@ async def assign(
     events.publish_load(session, conv.workspace_id)
 
 
+async def release(
+    session: AsyncSession, workspace_id: int, user_id: int, *, presence: Presence
+) -> list[Conversation]:
+    """An agent left the workspace: their conversations go back to routing (an online colleague
+    with a free slot, or the queue, ahead of newer chats: they have waited longest)."""
+    await lock(session, workspace_id)
+    rows = await session.execute(
+        select(Conversation)
+        .where(
+            Conversation.workspace_id == workspace_id,
+            Conversation.assignee_id == user_id,
+            Conversation.status != Status.resolved,
+        )
+        .order_by(Conversation.id)
+    )
+    convs = list(rows.scalars())
+    for conv in convs:
+        conv.assignee_id = None
+        conv.queued_at = conv.created_at
+        await route(session, conv, presence=presence)
+        await announce(session, conv)
+    events.publish_load(session, workspace_id)
+    return convs
+
+
 async def drain(
     session: AsyncSession, workspace_id: int, *, presence: Presence, now: datetime | None = None
 ) -> list[Conversation]:

@@ -7,12 +7,13 @@ PostgreSQL alike (the UPDATE holds the row until the commit)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kohtaamo.auth.models import User
@@ -50,6 +51,17 @@ async def current(
             .limit(1)
         )
     ).scalar_one_or_none()
+
+
+def going_on(maker: async_sessionmaker[AsyncSession]) -> Callable[[int, str], Awaitable[bool]]:
+    """For the rules engine: does this visitor have a conversation that is not closed?"""
+
+    async def check(workspace_id: int, visitor_key: str) -> bool:
+        async with maker() as session:
+            conv = await current(session, workspace_id, visitor_key)
+        return conv is not None and conv.status != Status.resolved
+
+    return check
 
 
 async def get(session: AsyncSession, workspace_id: int, conversation_id: int) -> Conversation:
@@ -111,6 +123,8 @@ async def append(
             .execution_options(synchronize_session=False)
         )
     ).one()
+    # The UPDATE holds the conversation: no line can land between this read and the INSERT.
+    prev = None if note else await _last_visible(session, conv.id)
     row = {
         "conversation_id": conv.id,
         "workspace_id": conv.workspace_id,
@@ -120,6 +134,7 @@ async def append(
         "author_name": author_name,
         "body": body,
         "note": note,
+        "prev_seq": prev,
         "client_id": client_id,
         "search_text": body.casefold(),
         "created_at": now,
@@ -138,6 +153,16 @@ async def append(
     msg = Message(id=msg_id, **row)
     events.announce_message(session, conv, msg)
     return msg
+
+
+async def _last_visible(session: AsyncSession, conversation_id: int) -> int:
+    """The seq of the conversation's last line its visitor sees (0: none yet)."""
+    last = await session.scalar(
+        select(func.max(Message.seq)).where(
+            Message.conversation_id == conversation_id, Message.note.is_(False)
+        )
+    )
+    return int(last or 0)
 
 
 async def _greeting(

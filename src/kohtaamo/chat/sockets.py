@@ -242,6 +242,7 @@ def ack_of(conversation_id: int, msg: Any) -> dict[str, Any]:
         "client_id": msg.client_id,
         "conversation_id": conversation_id,
         "seq": msg.seq,
+        "prev": msg.prev_seq,
         "id": msg.id,
         "at": events.iso(msg.created_at),
     }

@@ -5,7 +5,9 @@ Everything a socket sends goes through `Stream.pump`, one task: the hub's frames
 replays. Per conversation it keeps the highest sequence number sent. A replayed or live message at
 or below it is dropped (already seen); one above `sent + 1` means frames were missed (a full
 inbox, a Redis hiccup, the race between subscribing and reading history), so the gap is read from
-the database first. A client that says "after N" therefore gets exactly N+1, N+2, … once each."""
+the database first. A client that says "after N" therefore gets exactly N+1, N+2, … once each.
+Visitors never get notes, which take numbers too: each line's `prev` names the visitor-visible
+line before it, so a client tells a real gap from a note's number (docs/chat.md)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 # Close codes (4000-4999 are the application's own).
 BAD_REQUEST, UNAUTHORIZED, FORBIDDEN, TOO_MANY = 4400, 4401, 4403, 4429
 LAGGING = 4408  # the socket fell behind; the client reconnects and resynchronises
+CHANGED = 4409  # the agent's memberships changed; a new socket hears what they belong to now
 
 Allowed = Callable[[int], Awaitable[Conversation | None]]
 
@@ -85,8 +88,10 @@ class Stream:
             cid = frame["conversation_id"]
             if self.agent_id is not None:
                 await self.subscribe(conversation_topic(cid))  # the console has it open
-            await self._replay(cid, frame["after"])
+            await self._replay(cid, frame["after"], asked=True)
             return
+        if frame["type"] == "_revoked":
+            await self._revoked()
         if frame["type"] == "_follow":
             # A conversation this socket just opened: deliver it from the start, in order.
             self.sent.setdefault(frame["conversation_id"], 0)
@@ -101,18 +106,28 @@ class Stream:
                 seq = frame["seq"]
                 if seq <= self.sent[cid]:
                     return
-                if seq > self.sent[cid] + 1:
+                gap = seq > self.sent[cid] + 1
+                if gap and not self.notes and frame.get("prev") is not None:
+                    gap = frame["prev"] > self.sent[cid]  # a hole where a note is, not a gap
+                if gap:
                     await self._replay(cid, self.sent[cid])
                     if seq <= self.sent[cid]:
                         return
                 self.sent[cid] = seq
+        elif self.agent_id is not None and raw.startswith(b'{"type":"_revoked"'):
+            await self._revoked()
         elif self.agent_id is not None and raw.startswith(b'{"type":"notice"'):
             frame = jsonx.loads(raw)
             if frame.get("user_id") == self.agent_id:
                 await self.subscribe(conversation_topic(frame["conversation_id"]))
         await self._send_bytes(raw)
 
-    async def _replay(self, conversation_id: int, after: int) -> None:
+    async def _revoked(self) -> None:
+        """A membership of this agent ended: nothing more goes out on this socket."""
+        await self.ws.close(CHANGED, "membership changed; reconnect")
+        raise ConnectionError("membership changed")
+
+    async def _replay(self, conversation_id: int, after: int, *, asked: bool = False) -> None:
         conv = await self.allowed(conversation_id)
         if conv is None:
             await self._send_bytes(
@@ -127,7 +142,13 @@ class Stream:
             )
             return
         after = max(after, 0)
-        self.sent[conversation_id] = max(self.sent.get(conversation_id, 0), after)
+        if asked:
+            # The client says what it holds: replay from there, even what this socket already
+            # sent (the client drops what it has by seq). Trusting our own count instead lost a
+            # line the client had set aside as out of order (issue 12).
+            self.sent[conversation_id] = after
+        else:
+            self.sent[conversation_id] = max(self.sent.get(conversation_id, 0), after)
         async with self.board.maker() as session:
             # last_seq first: every message up to it is committed (seq and row commit together),
             # so the reads below see all of them; a visitor's view skips notes, so this, not the

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kohtaamo.auth.service import MemberRemoved
 from kohtaamo.bus import Bus, discard
 from kohtaamo.chat import events, routing
 from kohtaamo.chat.events import ChatEvent, LoadChanged
@@ -44,6 +45,7 @@ class Switchboard:
     def wire(self) -> None:
         self.bus.subscribe(ChatEvent, self._fan_out)
         self.bus.subscribe(LoadChanged, self._recount)
+        self.bus.subscribe(MemberRemoved, self._member_removed)
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncSession]:
@@ -64,6 +66,15 @@ class Switchboard:
     async def _recount(self, event: LoadChanged) -> None:
         async with self.maker() as session:
             await routing.refresh_presence(session, event.workspace_id, self.presence)
+
+    async def _member_removed(self, event: MemberRemoved) -> None:
+        """Their consoles close on every worker (the hub carries it), they leave presence, and
+        their conversations go back to routing; in that order, so none is routed to them again."""
+        ws, user = event.workspace_id, event.user_id
+        await self.hub.publish(events.user_topic(user), {"type": "_revoked", "workspace_id": ws})
+        await self.presence.drop_agent(ws, user)
+        async with self.unit() as session:
+            await routing.release(session, ws, user, presence=self.presence)
 
     async def announce_stored(self, stored: Stored) -> None:
         """The frames of a message stored on the raw path, as chat.events would publish them."""

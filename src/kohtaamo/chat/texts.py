@@ -111,6 +111,15 @@ EN = {
     "console.js.rating.down": "Rated 👎",
     "console.js.error": "Something went wrong: {message}",
     "console.js.item": "item(s)",
+    "export.conversation": "Conversation",
+    "export.zone": "Time zone",
+    "export.rating": "Rating",
+    "export.rating.up": "good",
+    "export.rating.down": "poor",
+    "export.note": "internal note",
+    "export.visitor": "Visitor",
+    "export.bot": "Opening message",
+    "export.system": "Kohtaamo",
 }
 
 FI = {
@@ -219,6 +228,15 @@ FI = {
     "console.js.rating.down": "Arvio 👎",
     "console.js.error": "Jokin meni vikaan: {message}",
     "console.js.item": "kpl",
+    "export.conversation": "Keskustelu",
+    "export.zone": "Aikavyöhyke",
+    "export.rating": "Arvio",
+    "export.rating.up": "hyvä",
+    "export.rating.down": "huono",
+    "export.note": "sisäinen muistiinpano",
+    "export.visitor": "Kävijä",
+    "export.bot": "Avausviesti",
+    "export.system": "Kohtaamo",
 }
 
 i18n.register("en", EN)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -94,9 +96,17 @@ async def transcript(session: AsyncSession, conv: Conversation) -> list[Message]
     return list(rows.scalars())
 
 
-def as_json(conv: Conversation, messages: list[Message]) -> dict[str, Any]:
+def _local(at: datetime | None, zone: ZoneInfo) -> str | None:
+    return at.astimezone(zone).isoformat() if at is not None else None
+
+
+def as_json(conv: Conversation, messages: list[Message], *, timezone: str) -> dict[str, Any]:
+    """Instants stay ISO UTC (`at`, `created_at`); `*_local` are the same instants in the
+    workspace's zone, named in `timezone`, as the reports show them."""
+    zone = ZoneInfo(timezone)
     return {
         "conversation": {
+            "timezone": timezone,
             "id": conv.id,
             "status": conv.status,
             "origin": conv.origin,
@@ -106,7 +116,9 @@ def as_json(conv: Conversation, messages: list[Message]) -> dict[str, Any]:
             "variant": conv.variant,
             "lead_email": conv.lead_email,
             "created_at": iso(conv.created_at),
+            "created_at_local": _local(conv.created_at, zone),
             "resolved_at": iso(conv.resolved_at),
+            "resolved_at_local": _local(conv.resolved_at, zone),
             "rating": conv.rating,
             "rating_comment": conv.rating_comment,
             "context": conv.context,
@@ -115,6 +127,7 @@ def as_json(conv: Conversation, messages: list[Message]) -> dict[str, Any]:
             {
                 "seq": m.seq,
                 "at": iso(m.created_at),
+                "local_at": _local(m.created_at, zone),
                 "author": m.author,
                 "author_name": m.author_name,
                 "note": m.note,
@@ -125,14 +138,22 @@ def as_json(conv: Conversation, messages: list[Message]) -> dict[str, Any]:
     }
 
 
-def as_text(conv: Conversation, messages: list[Message], *, labels: dict[str, str]) -> str:
-    """A plain transcript a person can read or paste into an email."""
-    lines = [f"# {labels['conversation']} {conv.id} · {iso(conv.created_at)}"]
+def as_text(
+    conv: Conversation, messages: list[Message], *, labels: dict[str, str], timezone: str
+) -> str:
+    """A plain transcript a person can read or paste into an email: in the language asked for,
+    every time in the workspace's zone (named in the header, its abbreviation on each line)."""
+    zone = ZoneInfo(timezone)
+
+    def at(value: datetime) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    lines = [f"# {labels['conversation']} {conv.id} · {at(conv.created_at)}"]
+    lines.append(f"# {labels['zone']}: {timezone}")
     if conv.rating:
-        lines.append(f"# {labels['rating']}: {conv.rating}")
+        lines.append(f"# {labels['rating']}: {labels.get('rating.' + conv.rating, conv.rating)}")
     for m in messages:
         who = m.author_name or labels.get(m.author, m.author)
         tag = f" ({labels['note']})" if m.note else ""
-        at = m.created_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-        lines.append(f"[{at}] {who}{tag}: {m.body}")
+        lines.append(f"[{at(m.created_at)}] {who}{tag}: {m.body}")
     return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 """Live decisions: on every tracked event (and every widget check-back), which rule acts now?
 
 Order of checks for each matching rule, highest priority first (docs/rules.md, "Decisions"):
-cap per visit -> cap per visitor per N days -> active hours -> agents (nobody online, too few
+cap per visit -> cap per visitor per N days -> active hours -> a conversation going on -> agents (nobody online, too few
 free slots, the default rule's back-off) -> arm (held out or fired, and the variant). A suppressed
 rule leaves the moment to the next one; a fired or held-out rule ends it, so the control arm is
 treated exactly like the treated arm and at most one rule acts per moment. Every decision is an
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +43,8 @@ DECISIONS = Counter("kohtaamo_rule_decisions_total", "Rule decisions by outcome"
 # Other workers' exposures reach this worker's per-visitor cap memory within this many seconds.
 LAST_EXPOSED_TTL = 30.0
 BUSY_RECHECK = 30.0  # seconds: a rule held back only by busy agents is asked again this soon
+# (workspace, visitor) -> is a conversation going on? Injected by the app (chat is a higher layer).
+ChatOpen = Callable[[int, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,10 @@ class Engine:
         default_max_load: float = 0.5,
         presence_ttl: float = 1.0,
         raw: RawStore | None = None,
+        chat_open: ChatOpen | None = None,
     ) -> None:
         self._maker = maker
+        self._chat_open = chat_open
         self._log = ExposureLog(maker, raw=raw)
         self._raw = raw
         self.book = book
@@ -192,6 +197,12 @@ class Engine:
             return Verdict(rule, Outcome.suppressed, "cap_days")
         if not in_hours(rule.hours, ctx["now"]):
             return Verdict(rule, Outcome.suppressed, "hours")
+        if self._chat_open is not None and await self._chat_open(
+            state["workspace_id"], state["visitor_id"]
+        ):
+            # The visitor is talking with the shop: a rule's line would land outside the
+            # conversation (issue 12, ADR 0012). Before the arm, so both arms lose it alike.
+            return Verdict(rule, Outcome.suppressed, "chat_open")
         if rule.needs_agents:
             agents = ctx["agents"]
             offline = rule.action.get("offline", "leave_message")

@@ -125,6 +125,8 @@
     if (f.workspace_id !== undefined && f.workspace_id !== WS) return;
     switch (f.type) {
       case "ready":
+        // No longer a member here (the server closed the last socket, 4409): leave the inbox.
+        if (f.workspaces && f.workspaces.indexOf(WS) < 0) { location.href = "/workspaces"; return; }
         if (current) send({ type: "sync", conversation_id: current, after: seen[current] || 0 });
         outbox.splice(0).forEach(send);
         loadList();
@@ -260,7 +262,7 @@
     } else {
       actions.appendChild(button(t("reopen"), "reopen", function () { act("POST", "/reopen"); }));
     }
-    var exp = el("a", { class: "button", href: API + "/conversations/" + c.id + "/export?format=txt", "data-k": "export" }, t("export"));
+    var exp = el("a", { class: "button", href: API + "/conversations/" + c.id + "/export?format=txt&lang=" + boot.locale, "data-k": "export" }, t("export"));
     actions.appendChild(exp);
     head.appendChild(actions);
   }
@@ -411,6 +413,8 @@
     pending.set(cid, { cid: current, el: li });
     send(frame);
     area.value = "";
+    // A note is one line: the next line is a reply unless the agent ticks the box again (issue 12).
+    if (box.checked) { box.checked = false; box.dispatchEvent(new Event("change")); }
     $("picks").hidden = true;
     clearTimeout(typingTimer); lastTyping = 0;
     send({ type: "typing", conversation_id: current, on: false });

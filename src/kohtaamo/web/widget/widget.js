@@ -285,7 +285,7 @@
     save(TKEY, { id: conv.id, msgs: msgs.sort((a, b) => a.seq - b.seq).slice(-50) });
   }
   function setConv(id) {
-    conv = id == null ? null : { id, seq: 0 };
+    conv = id == null ? null : { id, seq: 0, status: "pending" }; // a line came: it is going on
     saveConv();
     save(TKEY, null);
     rated = false;
@@ -357,11 +357,15 @@
     if (pendingRate) rate();
     updateMode();
   }
+  // Notes take numbers the visitor never gets, so a hole in the numbers is not a gap: `prev` names
+  // the visitor-visible line before this one, and only a `prev` we do not hold is something missed.
+  const prevOf = (m) => (typeof m.prev === "number" ? m.prev : m.seq - 1);
   function onMessage(m) {
     if (m.conversation_id == null || typeof m.seq !== "number") return;
     if (!conv || conv.id !== m.conversation_id) setConv(m.conversation_id);
     if (m.seq <= conv.seq) return; // seen already
-    if (m.seq > conv.seq + 1 && !syncing) return requestSync(); // a gap: replay in order
+    // A gap: set it aside; the replay (ours, or the one in flight) brings it again, in order.
+    if (prevOf(m) > conv.seq) return requestSync();
     conv.seq = m.seq;
     saveConv();
     remember(m);
@@ -381,11 +385,11 @@
     if (a.conversation_id != null && (!conv || conv.id !== a.conversation_id)) setConv(a.conversation_id);
     const n = byClient(a.client_id);
     if (n && typeof a.seq === "number") sent(n, a.seq);
-    if (conv && a.seq === conv.seq + 1) {
+    if (conv && a.seq > conv.seq && prevOf(a) <= conv.seq) {
       conv.seq = a.seq;
       saveConv();
       if (item) remember({ seq: a.seq, author: "visitor", body: item.body });
-    } else if (conv && a.seq > conv.seq + 1) requestSync();
+    } else if (conv && a.seq > conv.seq) requestSync();
     if (a.client_id === leadClient) { leadClient = null; thanks(L().leadThanks); }
     updateMode();
   }
@@ -406,6 +410,7 @@
   function onConversation(c) {
     if (!c) return;
     if (c.id != null && (!conv || conv.id !== c.id)) setConv(c.id);
+    if (conv && typeof c.status === "string" && conv.status !== c.status) { conv.status = c.status; saveConv(); }
     if (conv && c.last_seq > conv.seq) requestSync();
     const a = c.assignee, pos = c.queue_position;
     assignee = (a && typeof a === "object" ? a.name || a.display_name : a) || "";
@@ -623,11 +628,18 @@
     if (name != null) typingHide = setTimeout(() => showTyping(null), 10e3); // a lost "off" must not stick
   }
 
+  // A conversation not yet closed: every line in the panel is a stored line of it.
+  const talking = () => !!conv && conv.status != null && conv.status !== "resolved";
   function showAction(a) {
     if (!ui || !a || typeof a !== "object") return;
     const text = (a.messages && a.messages[cfg.locale]) || a.message;
     if (typeof text !== "string" || !text.trim() || exposures.has(a.exposure_id)) return;
     exposures.add(a.exposure_id);
+    // The server keeps rules quiet during a conversation (ADR 0012); one decided a moment before it
+    // opened is not shown either: the agent would never see that line, nor would a reload.
+    if (talking()) return;
+    // Only the latest rule's line waits for a reply (the reply stores it): drop an older one.
+    ui.msgs().forEach((n) => n.dataset.local != null && !n.dataset.seq && n.remove());
     if (a.exposure_id != null) exposure = a.exposure_id;
     if (a.mode) actionMode = a.mode;
     persona = a.persona && typeof a.persona === "object" ? a.persona : null;
@@ -664,7 +676,7 @@
     const body = ui.input.value.trim();
     if (!body) return;
     const item = { client_id: uuid(), body: body.slice(0, 4000) };
-    if (!conv && exposure != null) item.exposure_id = exposure; // links the new conversation to the rule
+    if (!talking() && exposure != null) item.exposure_id = exposure; // links the new conversation to the rule
     if (!ui.offline.hidden) {
       if (!ui.email.reportValidity()) return;
       item.email = ui.email.value.trim();
