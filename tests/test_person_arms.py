@@ -195,3 +195,40 @@ async def test_a_customer_on_two_devices_is_one_person_in_one_arm(
         )
         assert r.status_code == 200, r.text
         assert r.json()["values"] == [{"key": str(rule["id"]), "value": want}]
+
+
+async def test_the_cap_per_days_is_per_person_once_identified(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Greeted on the laptop: not again on the phone within the days once the phone identifies."""
+    clock = rk.use_clock(app)
+    shop = await f.shop(app, client)
+    rule = await rk.create(
+        client, shop, condition={"==": [{"var": "page.type"}, "cart"]}, cap_days=3
+    )
+    laptop = rk.Visitor(client, shop, clock, visitor="laptop-1", visit="laptop-1-a")
+    await laptop.send("identify", {"customer_id": "asiakas-7"})
+    clock.advance(1)
+    assert rk.fired(await laptop.page("/kori", "cart")) == [rule["id"]]
+    clock.advance(3600)
+    phone = rk.Visitor(client, shop, clock, visitor="phone-1", visit="phone-1-a")
+    assert rk.fired(await phone.page("/tuote/1", "product")) == []  # browsing, anonymous
+    clock.advance(3600)
+    phone_b = rk.Visitor(client, shop, clock, visitor="phone-1", visit="phone-1-b")
+    await phone_b.send("identify", {"customer_id": "asiakas-7"})
+    clock.advance(1)
+    assert rk.fired(await phone_b.page("/kori", "cart")) == []  # the person was greeted today
+    clock.advance(3 * 86400)  # the three days are over
+    laptop_b = rk.Visitor(client, shop, clock, visitor="laptop-1", visit="laptop-1-b")
+    await laptop_b.send("identify", {"customer_id": "asiakas-7"})
+    clock.advance(1)
+    assert rk.fired(await laptop_b.page("/kori", "cart")) == [rule["id"]]
+    got = sorted(
+        (x["visit_id"], x["outcome"], x["reason"])
+        for x in await rk.exposures(client, shop, rule["id"])
+    )
+    assert got == [
+        ("laptop-1-a", "fired", None),
+        ("laptop-1-b", "fired", None),
+        ("phone-1-b", "suppressed", "cap_days"),
+    ]
