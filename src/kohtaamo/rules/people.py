@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kohtaamo.kit.clock import as_utc
@@ -123,10 +123,7 @@ class People:
     async def _rows(self, workspace_id: int, customer: str) -> list[Any]:
         if self._raw is not None:
             return await self._raw.person_exposed(workspace_id, customer)
-        linked = select(Visitor.key).where(
-            Visitor.workspace_id == workspace_id, Visitor.customer_id == customer
-        )
-        stmt = select(
+        cols = (
             Exposure.rule_id,
             Exposure.at,
             Exposure.visitor_key,
@@ -134,10 +131,22 @@ class People:
             Exposure.outcome,
             Exposure.variant,
             Exposure.id,
-        ).where(
-            Exposure.workspace_id == workspace_id,
-            Exposure.outcome.in_((Outcome.fired, Outcome.held_out)),
-            or_(Exposure.customer_id == customer, Exposure.visitor_key.in_(linked)),
+        )
+        acted = Exposure.outcome.in_((Outcome.fired, Outcome.held_out))
+        # As raw.py's: a UNION, so each branch uses its index.
+        stmt = union(
+            select(*cols).where(
+                Exposure.workspace_id == workspace_id, Exposure.customer_id == customer, acted
+            ),
+            select(*cols).where(
+                Exposure.workspace_id == workspace_id,
+                acted,
+                Exposure.visitor_key.in_(
+                    select(Visitor.key).where(
+                        Visitor.workspace_id == workspace_id, Visitor.customer_id == customer
+                    )
+                ),
+            ),
         )
         async with self._maker() as session:
             return list((await session.execute(stmt)).all())

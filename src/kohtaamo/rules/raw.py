@@ -29,11 +29,14 @@ _EXPOSED = (
     " AND outcome IN ('fired', 'held_out')"
 )
 # A person's exposures (rules/people.py): made while identified as the customer, or on any
-# device linked to them (visitors.customer_id); both branches are indexed.
+# device linked to them (visitors.customer_id). A UNION, so each branch walks its own index
+# (an OR with a subquery would scan the workspace's exposures).
 _PERSON = (
     "SELECT rule_id, at, visitor_key, visit_key, outcome, variant, id FROM exposures"
-    " WHERE workspace_id = {0} AND outcome IN ('fired', 'held_out') AND (customer_id = {1}"
-    " OR visitor_key IN (SELECT key FROM visitors WHERE workspace_id = {0} AND customer_id = {1}))"
+    " WHERE workspace_id = {0} AND customer_id = {1} AND outcome IN ('fired', 'held_out')"
+    " UNION SELECT rule_id, at, visitor_key, visit_key, outcome, variant, id FROM exposures"
+    " WHERE workspace_id = {0} AND outcome IN ('fired', 'held_out') AND visitor_key IN"
+    " (SELECT key FROM visitors WHERE workspace_id = {0} AND customer_id = {1})"
 )
 PersonRow = tuple[int, datetime, str, str, str, str | None, int]
 _FACTS = (
@@ -105,8 +108,8 @@ class SqliteStore:
         return [(r, as_utc(datetime.fromisoformat(at)), v) for r, at, v in rows]
 
     async def person_exposed(self, workspace_id: int, customer: str) -> list[PersonRow]:
-        sql = _PERSON.format("?", "?")
-        args = (workspace_id, customer, workspace_id, customer)
+        sql = _PERSON.format("?1", "?2")
+        args = (workspace_id, customer)
         rows = await self._writer.execute(lambda conn: conn.execute(sql, args).fetchall())
         return [
             (r[0], as_utc(datetime.fromisoformat(r[1])), r[2], r[3], r[4], r[5], r[6]) for r in rows
