@@ -7,6 +7,8 @@ customer, so a chat on the phone and an order on the laptop meet once the custom
 
 **Attribution (last touch).** An order goes to the last exposure (fired *or* held out) of any of
 its visitor ids within the window before it, and to the last conversation in the same window.
+Its outcome and variant are those of the order's person in that rule (their first exposure on
+any device, ADR 0013), so one order is never credited to two arms of a rule.
 Visit ids are the visitor's own (two devices may both have a visit "s-1"), so a visit is a
 (visitor id, visit id) pair. It is *same-visit* when the exposure's visit is the visit of the order (the last visit, at or
 before the order, of the visitor id it came with, else of any of the customer's), else
@@ -22,14 +24,15 @@ from dataclasses import dataclass
 from kohtaamo.analytics.archive import Archive
 
 PEOPLE = """
-links AS (
-  SELECT DISTINCT visitor_key, props->>'customer_id' AS customer_id FROM events
+linked AS (
+  SELECT visitor_key, props->>'customer_id' AS customer_id, ts AS linked_at FROM events
    WHERE workspace_id = $ws AND type = 'identify'
-  UNION SELECT DISTINCT visitor_key, customer_id FROM orders
+  UNION ALL SELECT visitor_key, customer_id, placed_at FROM orders
    WHERE workspace_id = $ws AND visitor_key IS NOT NULL AND customer_id IS NOT NULL
-  UNION SELECT DISTINCT visitor_key, customer_id FROM exposures
+  UNION ALL SELECT visitor_key, customer_id, exposed_at FROM exposures
    WHERE workspace_id = $ws AND customer_id IS NOT NULL
 ),
+links AS (SELECT DISTINCT visitor_key, customer_id FROM linked),
 ord AS (
   SELECT id, order_key, customer_id, visitor_key, placed_at, total - refunded AS revenue
   FROM orders WHERE workspace_id = $ws AND status <> 'cancelled'
@@ -37,6 +40,29 @@ ord AS (
 ord_visitors AS (
   SELECT id AS order_id, visitor_key FROM ord WHERE visitor_key IS NOT NULL
   UNION SELECT o.id, l.visitor_key FROM ord o JOIN links l ON l.customer_id = o.customer_id
+),
+-- The person (ADR 0013): the customer, else the device. A visitor id linked to several
+-- customers (a shared computer) belongs to the latest; an exposure made while identified, and
+-- an order carrying a customer id, to that customer.
+device_person AS (
+  SELECT visitor_key, first(customer_id ORDER BY linked_at DESC, customer_id DESC) AS customer_id
+  FROM linked GROUP BY visitor_key
+),
+ord_people AS (
+  SELECT o.id AS order_id,
+         coalesce('c:' || coalesce(o.customer_id, p.customer_id), 'v:' || o.visitor_key) AS person
+  FROM ord o LEFT JOIN device_person p ON p.visitor_key = o.visitor_key
+),
+first_arms AS (
+  -- Each person's arm in each rule: that of their first exposure on any device.
+  SELECT x.rule_id,
+         coalesce('c:' || coalesce(x.customer_id, p.customer_id), 'v:' || x.visitor_key) AS person,
+         min(x.exposed_at) AS first_at,
+         first(x.outcome ORDER BY x.exposed_at, x.id) AS arm,
+         first(x.variant ORDER BY x.exposed_at, x.id) AS variant
+  FROM exposures x LEFT JOIN device_person p ON p.visitor_key = x.visitor_key
+  WHERE x.workspace_id = $ws AND x.outcome IN ('fired', 'held_out')
+  GROUP BY 1, 2
 )
 """
 
@@ -69,11 +95,16 @@ last_chat AS (
    AND c.created_at <= o.placed_at AND c.created_at > o.placed_at - to_days($days)
   GROUP BY ov.order_id
 )
-SELECT o.order_key, o.revenue, x.id, x.rule_id, x.outcome, x.variant,
+SELECT o.order_key, o.revenue, x.id, x.rule_id,
+       -- The order is credited in its person's arm of the rule (one arm per person and rule).
+       CASE WHEN fa.arm IS NULL THEN x.outcome ELSE fa.arm END,
+       CASE WHEN fa.arm IS NULL THEN x.variant ELSE fa.variant END,
        coalesce(x.visitor_key = v.visitor_key AND x.visit_key = v.visit_key, false) AS same_visit, lc.conversation_id, epoch_ms(o.placed_at)
 FROM ord o
 LEFT JOIN last_exposure le ON le.order_id = o.id
 LEFT JOIN exposures x ON x.id = le.exposure_id
+LEFT JOIN ord_people op ON op.order_id = o.id
+LEFT JOIN first_arms fa ON fa.person = op.person AND fa.rule_id = x.rule_id
 LEFT JOIN order_visit v ON v.order_id = o.id
 LEFT JOIN last_chat lc ON lc.order_id = o.id
 ORDER BY o.placed_at, o.order_key

@@ -1,9 +1,11 @@
 """What each rule earned against its holdout (intention to treat), with intervals, fixed-horizon
 p-values and an always-valid sequential p-value for daily looks. SQL over the archive (DuckDB).
 
-Every visitor's first exposure to a rule puts them in its arm (fired, with its variant, or held
-out) for good. Their conversion is any order, not cancelled, within the window after that moment,
-whichever touch it is attributed to; revenue is what is left of those orders after refunds.
+Every person's first exposure to a rule, on any of their devices, puts them in its arm (fired,
+with its variant, or held out) for good; a person is the customer, else the device (ADR 0013).
+Their conversion is any of their orders, not cancelled, on any device, within the window after
+that moment, whichever touch it is attributed to; revenue is what is left of those orders after
+refunds. Each order belongs to one person, so it counts in one arm of a rule.
 """
 
 from __future__ import annotations
@@ -30,21 +32,18 @@ EXPERIMENT = (
     + PEOPLE
     + """,
 arms AS (
-  SELECT rule_id, visitor_key, min(exposed_at) AS first_at,
-         arg_min(outcome, exposed_at) AS arm, arg_min(variant, exposed_at) AS variant
-  FROM exposures WHERE workspace_id = $ws AND outcome IN ('fired', 'held_out')
-  GROUP BY rule_id, visitor_key
-  HAVING min(exposed_at) >= $start AND min(exposed_at) < $end
+  SELECT rule_id, person, first_at, arm, variant FROM first_arms
+  WHERE first_at >= $start AND first_at < $end
 ),
 per_visitor AS (
   SELECT a.rule_id, a.arm, a.variant, a.first_at, min(o.placed_at) AS converted_at,
          count(o.id) AS orders, coalesce(sum(o.revenue), 0) AS revenue
   FROM arms a
-  LEFT JOIN ord_visitors ov ON ov.visitor_key = a.visitor_key
-  LEFT JOIN ord o ON o.id = ov.order_id
+  LEFT JOIN ord_people op ON op.person = a.person
+  LEFT JOIN ord o ON o.id = op.order_id
    -- One window edge for attribution and experiments: e <= t < e + window.
    AND o.placed_at >= a.first_at AND o.placed_at < a.first_at + to_days($days)
-  GROUP BY a.rule_id, a.arm, a.variant, a.visitor_key, a.first_at
+  GROUP BY a.rule_id, a.arm, a.variant, a.person, a.first_at
 )
 SELECT rule_id, arm, variant,
        CAST(epoch(date_trunc('day', first_at)) / 86400 AS INTEGER) AS first_day,

@@ -26,12 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from kohtaamo.contacts.service import FactsCache
 from kohtaamo.kit.clock import as_utc
 from kohtaamo.realtime.presence import AgentLoad, Presence
-from kohtaamo.rules.book import Compiled, RuleBook, in_hours
+from kohtaamo.rules.book import Compiled, RuleBook, Variant, in_hours
 from kohtaamo.rules.context import Context, Future, build
 from kohtaamo.rules.exposures import ExposureLog
 from kohtaamo.rules.js import truthy
 from kohtaamo.rules.marks import Marks, VisitKey
 from kohtaamo.rules.models import Exposure, Outcome
+from kohtaamo.rules.people import People, arm
 from kohtaamo.rules.raw import RawStore
 from kohtaamo.rules.timing import HORIZON, first_true, instants
 from kohtaamo.shops.directory import Site
@@ -52,6 +53,7 @@ class Verdict:
     rule: Compiled
     outcome: Outcome
     reason: str | None = None
+    variant: Variant | None = None  # fired: the person's variant (ADR 0013)
 
 
 class Engine:
@@ -82,6 +84,7 @@ class Engine:
         self._seen: OrderedDict[VisitKey, dict[int, int]] = OrderedDict()  # per-visit fired counts
         # (workspace, visitor) -> (expires, {rule: (when, visit)}): the per-visitor cap's memory.
         self._last_exposed: dict[tuple[int, str], tuple[float, dict[int, tuple[float, str]]]] = {}
+        self._people = People(maker, raw)  # identified visits: the customer's arms and caps
 
     def _remember(self, visit: VisitKey, fired: dict[int, int]) -> None:
         if not fired:
@@ -142,9 +145,7 @@ class Engine:
             if not await self._marks.claim(visit, rule.id, rule.cap_per_visit):
                 continue  # another worker fired it for this visit a moment ago
             acted = rule
-            variant = (
-                rule.variant(state["visitor_id"]) if verdict.outcome is Outcome.fired else None
-            )
+            variant = verdict.variant
             row = self._exposure(site, state, verdict, ctx, now, variant.key if variant else None)
             records.append(row)
             if verdict.outcome is Outcome.fired:
@@ -171,6 +172,10 @@ class Engine:
             known = self._last_exposed.get((site.workspace_id, state["visitor_id"]))
             if known is not None:
                 known[1][acted.id] = (now, state["visit_id"])
+            person = self._people.cached(state) if state.get("customer_id") else None
+            if person is not None:
+                out = Outcome.fired if action is not None else Outcome.held_out
+                person.exposed(acted.id, out, action["variant"] if action else None, state, now)
             # The moment is used: rules held back by busy agents or closed hours wait for the
             # next event, never for a timer right after this one acted (two actions in a row).
             closed.clear()
@@ -216,13 +221,22 @@ class Engine:
                 and (agents["free_slots"] < 1 or agents["load"] >= self._default_max_load)
             ):
                 return Verdict(rule, Outcome.suppressed, "agents_busy")
-        if rule.held_out(state["visitor_id"]):
+        # The person's arm: the customer's once identified, else this device's (ADR 0013).
+        customer = state.get("customer_id")
+        if customer:
+            first = (await self._people.get(state)).first.get(rule.id)
+            held, variant = arm(rule, customer, first)
+        else:
+            held, variant = arm(rule, state["visitor_id"], None)
+        if held:
             return Verdict(rule, Outcome.held_out)
-        return Verdict(rule, Outcome.fired)
+        return Verdict(rule, Outcome.fired, variant=variant)
 
     async def _recently_exposed(self, rule: Compiled, state: State, *, now: float) -> bool:
-        """Exposed (fired or held out) in another visit of this visitor within `cap_days`."""
+        """Exposed (fired or held out) in another visit of this person within `cap_days`."""
         assert rule.cap_days
+        if state.get("customer_id"):  # the customer's exposures on any of their devices
+            return (await self._people.get(state)).capped(rule.id, rule.cap_days, state, now)
         if state.get("number", 1) <= 1 and not state.get("customer_id"):
             return False  # a first visit has no other visits to have been exposed in
         last = (await self._history(state)).get(rule.id)
@@ -231,7 +245,10 @@ class Engine:
         return now - last[0] < timedelta(days=rule.cap_days).total_seconds()
 
     def _capped_by_days(self, rule: Compiled, state: State, now: float) -> bool:
-        """The per-visitor cap, from what this worker already knows (no query on this path)."""
+        """The per-person cap, from what this worker already knows (no query on this path)."""
+        person = self._people.cached(state) if state.get("customer_id") else None
+        if person is not None and rule.cap_days is not None:
+            return person.capped(rule.id, rule.cap_days, state, now)
         hit = self._last_exposed.get((state["workspace_id"], state["visitor_id"]))
         last = hit[1].get(rule.id) if hit else None
         if last is None or last[1] == state["visit_id"] or rule.cap_days is None:

@@ -75,6 +75,8 @@ class Exposure(Base):
     __table_args__ = (
         Index("ix_exposures_visitor", "workspace_id", "visitor_key", "at"),
         Index("ix_exposures_workspace_at", "workspace_id", "at"),
+        # A person's exposures on every device (rules/people.py, ADR 0013).
+        Index("ix_exposures_customer", "workspace_id", "customer_id"),
         CheckConstraint("outcome IN ('fired', 'held_out', 'suppressed')", name="outcome"),
     )
 

@@ -28,6 +28,17 @@ _EXPOSED = (
     "SELECT rule_id, at, visit_key FROM exposures WHERE workspace_id = {0} AND visitor_key = {1}"
     " AND outcome IN ('fired', 'held_out')"
 )
+# A person's exposures (rules/people.py): made while identified as the customer, or on any
+# device linked to them (visitors.customer_id). A UNION, so each branch walks its own index
+# (an OR with a subquery would scan the workspace's exposures).
+_PERSON = (
+    "SELECT rule_id, at, visitor_key, visit_key, outcome, variant, id FROM exposures"
+    " WHERE workspace_id = {0} AND customer_id = {1} AND outcome IN ('fired', 'held_out')"
+    " UNION SELECT rule_id, at, visitor_key, visit_key, outcome, variant, id FROM exposures"
+    " WHERE workspace_id = {0} AND outcome IN ('fired', 'held_out') AND visitor_key IN"
+    " (SELECT key FROM visitors WHERE workspace_id = {0} AND customer_id = {1})"
+)
+PersonRow = tuple[int, datetime, str, str, str, str | None, int]
 _FACTS = (
     "SELECT customer_id, orders, lifetime_value, currency, last_order_at FROM customers"
     " WHERE workspace_id = {0} AND customer_id = {1}"
@@ -38,6 +49,7 @@ class RawStore(Protocol):
     async def insert_exposures(self, rows: list[Row]) -> list[int]: ...
     async def exposed(self, workspace_id: int, visitor: str) -> list[tuple[int, datetime, str]]: ...
     async def facts(self, workspace_id: int, customer_id: str) -> CustomerFacts | None: ...
+    async def person_exposed(self, workspace_id: int, customer: str) -> list[PersonRow]: ...
 
 
 def raw_store(writer: GroupWriter) -> RawStore | None:
@@ -95,6 +107,14 @@ class SqliteStore:
         )
         return [(r, as_utc(datetime.fromisoformat(at)), v) for r, at, v in rows]
 
+    async def person_exposed(self, workspace_id: int, customer: str) -> list[PersonRow]:
+        sql = _PERSON.format("?1", "?2")
+        args = (workspace_id, customer)
+        rows = await self._writer.execute(lambda conn: conn.execute(sql, args).fetchall())
+        return [
+            (r[0], as_utc(datetime.fromisoformat(r[1])), r[2], r[3], r[4], r[5], r[6]) for r in rows
+        ]
+
     async def facts(self, workspace_id: int, customer_id: str) -> CustomerFacts | None:
         sql = _FACTS.format("?", "?")
         row = await self._writer.execute(
@@ -124,6 +144,11 @@ class PostgresStore:
         pool = await self._writer.pool()
         rows = await pool.fetch(_EXPOSED.format("$1", "$2"), workspace_id, visitor)
         return [(r[0], as_utc(r[1]), r[2]) for r in rows]
+
+    async def person_exposed(self, workspace_id: int, customer: str) -> list[PersonRow]:
+        pool = await self._writer.pool()
+        rows = await pool.fetch(_PERSON.format("$1", "$2"), workspace_id, customer)
+        return [(r[0], as_utc(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     async def facts(self, workspace_id: int, customer_id: str) -> CustomerFacts | None:
         pool = await self._writer.pool()

@@ -79,7 +79,8 @@ class RuleCsat(Kpi):
 
 
 def _credited(ask: Ask) -> dict[int, list[Attributed]]:
-    """Orders placed in the range whose last touch was a rule firing, per rule."""
+    """Orders placed in the range whose last touch was the rule and whose person is in its
+    treated arm (ADR 0013: the arm the rules report counts them in), per rule."""
     lo, hi = ask.start.timestamp() * 1000, ask.end.timestamp() * 1000
     out: dict[int, list[Attributed]] = defaultdict(list)
     for a in attribute(ask.archive, ask.workspace_id, window_days=ask.window_days):
