@@ -110,6 +110,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "analytics_in_server": False,  # tests that need the archive open their own
         # Never published to: no snapshot left in ./var by a local server is ever read here.
         "analytics_path": str(UNFILLED / "analytics.duckdb"),
+        # No idle sweep on the real clock: tests that need one start it (tests/test_chat_idle.py).
+        "chat_idle_sweep_seconds": 0.0,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -24,9 +24,9 @@ from kohtaamo.auth import pages as auth_pages
 from kohtaamo.auth import router as auth_router
 from kohtaamo.bus import Bus
 from kohtaamo.chat import consoles as chat_consoles
+from kohtaamo.chat import idle as chat_idle
 from kohtaamo.chat import pages as chat_pages
 from kohtaamo.chat import router as chat_router
-from kohtaamo.chat import service as chat_service
 from kohtaamo.chat import sockets as chat_sockets
 from kohtaamo.chat.raw import chat_store
 from kohtaamo.chat.switchboard import Switchboard
@@ -116,7 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             facts=FactsCache(maker, load=raw.facts if raw else None),
             default_max_load=settings.rules_default_max_load,
             raw=raw,
-            chat_open=chat_service.going_on(maker),
+            chat_open=chat_idle.going_on(maker),
         )
         app.state.settings = settings
         app.state.engine = engine
@@ -148,6 +148,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raw=chat_store(writer),
         )
         app.state.chat.wire()
+        # Conversations nobody closed are closed after the workspace's idle limit (chat.idle).
+        sweeper = chat_idle.Sweeper(app.state.chat, settings.chat_idle_sweep_seconds)
+        sweeper.start()
         # Reports read the newest published snapshot; this process also takes its turns at
         # filling the live file unless `kohtaamo archive` does that (ADR 0015).
         app.state.archive = Snapshots(settings.analytics_path)
@@ -163,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await sweeper.stop()
             if filler is not None:
                 await asyncio.to_thread(filler.stop)
             if app.state.archive is not None:  # tests may swap in their own

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # The catch-all default rule backs off once this share of agent capacity is in use.
     rules_default_max_load: float = Field(default=0.5, gt=0, le=1)
     rules_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How often each server process closes conversations idle past their workspace's limit
+    # (chat.idle); 0 turns the sweep off (the simulator, which closes its own).
+    chat_idle_sweep_seconds: float = Field(default=60.0, ge=0, le=3600)
 
     # The analytics archive (DuckDB). Server processes take turns filling it under a file lock
     # and every one reads its published snapshots (ADRs 0009, 0015); `false` leaves the filling

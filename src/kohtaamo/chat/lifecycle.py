@@ -3,11 +3,14 @@ announces itself; closing and forwarding free a slot, so the queue moves in the 
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from kohtaamo.auth.models import Membership, User
-from kohtaamo.chat import lines, routing
+from kohtaamo.chat import events, lines, routing
 from kohtaamo.chat.announce import announce
 from kohtaamo.chat.models import Author, Conversation, Forward, Status, Team
 from kohtaamo.chat.service import append
@@ -29,21 +32,41 @@ async def rate(
 
 
 async def resolve(
-    session: AsyncSession, conv: Conversation, *, user: User, presence: Presence
+    session: AsyncSession,
+    conv: Conversation,
+    *,
+    presence: Presence,
+    user: User | None = None,
+    idle_hours: int | None = None,
 ) -> Conversation:
+    """Close a conversation: by `user`, or by Kohtaamo (chat.idle) when no message has come for
+    `idle_hours`. The close is claimed by one conditional UPDATE, so two closers racing (two
+    agents, two workers' sweeps) write one line: the second finds it closed, or a newer message."""
     if conv.status == Status.resolved:
         return conv
     now = utcnow()
-    conv.status = Status.resolved
-    conv.resolved_at = now
-    conv.queued_at = None
-    await append(
-        session,
-        conv,
-        author=Author.system,
-        body=lines.line(conv.locale, "closed", user.name),
-        now=now,
+    claim = (
+        update(Conversation)
+        .where(Conversation.id == conv.id, Conversation.status != Status.resolved)
+        .values(status=Status.resolved, resolved_at=now, queued_at=None)
+        .returning(Conversation.id)
+        .execution_options(synchronize_session=False)
     )
+    if idle_hours is not None:
+        claim = claim.where(Conversation.last_message_at < now - timedelta(hours=idle_hours))
+    if (await session.execute(claim)).first() is None:
+        await session.refresh(conv)
+        return conv
+    set_committed_value(conv, "status", Status.resolved)
+    set_committed_value(conv, "resolved_at", now)
+    set_committed_value(conv, "queued_at", None)
+    body = (
+        lines.line(conv.locale, "closed_idle", str(idle_hours))
+        if user is None
+        else lines.line(conv.locale, "closed", user.name)
+    )
+    await append(session, conv, author=Author.system, body=body, now=now)
+    events.publish_load(session, conv.workspace_id)  # a slot is free: presence recounts
     await routing.drain(session, conv.workspace_id, presence=presence, now=now)
     await announce(session, conv)
     return conv

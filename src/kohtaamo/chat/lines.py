@@ -4,6 +4,10 @@ from __future__ import annotations
 
 LINES: dict[str, dict[str, str]] = {
     "closed": {"fi": "{0} sulki keskustelun.", "en": "{0} closed the conversation."},
+    "closed_idle": {
+        "fi": "Keskustelu suljettiin automaattisesti, kun siinä ei ollut viestejä {0} tuntiin.",
+        "en": "The conversation was closed automatically after {0} hours without messages.",
+    },
     "reopened": {"fi": "{0} avasi keskustelun uudelleen.", "en": "{0} reopened the conversation."},
     "forwarded": {
         "fi": "{0} siirsi keskustelun: {1}.",

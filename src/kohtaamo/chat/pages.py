@@ -242,6 +242,7 @@ async def _render_settings(
             "title": widget.get("title") or "",
             "color": widget.get("color") or "#0f766e",
             "patterns": patterns,
+            "chat_auto_resolve_hours": str(ws.chat_auto_resolve_hours),
             **(values or {}),
         },
         teams=await teams.list_teams(db, ws_id),
@@ -285,17 +286,21 @@ async def chat_settings_save(ws_id: WsId, request: Request, db: DB) -> Response:
     what = str(form.get("what") or "")
     try:
         if what == "widget":
-            values = {k: str(form.get(k) or "") for k in ("title", "color", "patterns")}
+            keys = ("title", "color", "patterns", "chat_auto_resolve_hours")
+            values = {k: str(form.get(k) or "").strip() for k in keys}
             try:
                 data = WidgetSettings.model_validate(
                     {
                         "title": values["title"] or None,
                         "color": values["color"] or None,
                         "page_patterns": _patterns(values["patterns"]),
+                        "chat_auto_resolve_hours": values["chat_auto_resolve_hours"] or None,
                     }
                 )
             except ValidationError as exc:
                 name, message = _first_error(exc)
+                if name == "chat_auto_resolve_hours":
+                    message = "chatset.auto_resolve.invalid"  # said in the page's language
                 return await _render_settings(
                     request,
                     db,
@@ -308,7 +313,9 @@ async def chat_settings_save(ws_id: WsId, request: Request, db: DB) -> Response:
                     values=values,
                 )
             ws = await get_workspace(db, ws_id)
-            ws.widget = data.model_dump()
+            ws.widget = data.model_dump(exclude={"chat_auto_resolve_hours"})
+            if data.chat_auto_resolve_hours is not None:
+                ws.chat_auto_resolve_hours = data.chat_auto_resolve_hours
             await db.flush()
             publish(db, WorkspaceChanged(workspace_id=ws_id))
         elif what == "team":

@@ -327,10 +327,12 @@ async def update_agent(
 async def set_widget(body: WidgetSettings, access: AdminAccess, db: DB) -> WidgetSettings:
     ws = await db.get(Workspace, access.workspace_id)
     assert ws is not None
-    ws.widget = body.model_dump()
+    ws.widget = body.model_dump(exclude={"chat_auto_resolve_hours"})
+    if body.chat_auto_resolve_hours is not None:
+        ws.chat_auto_resolve_hours = body.chat_auto_resolve_hours
     await db.flush()
     publish(db, WorkspaceChanged(workspace_id=ws.id))
-    return body
+    return body.model_copy(update={"chat_auto_resolve_hours": ws.chat_auto_resolve_hours})
 
 
 # --- the widget's own, public ------------------------------------------------------------------

@@ -236,6 +236,9 @@ class WidgetSettings(BaseModel):
     title: Annotated[Clean, Field(max_length=60)] | None = None
     color: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
     page_patterns: list[PagePattern] = Field(default_factory=list, max_length=50)
+    # Hours without a message after which Kohtaamo closes a conversation (chat.idle); left out:
+    # unchanged. An hour at least (a visitor thinking it over), 30 days at most.
+    chat_auto_resolve_hours: int | None = Field(default=None, ge=1, le=720)
 
 
 class WidgetConfig(BaseModel):

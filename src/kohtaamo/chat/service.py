@@ -7,13 +7,12 @@ PostgreSQL alike (the UPDATE holds the row until the commit)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from kohtaamo.auth.models import User
@@ -51,17 +50,6 @@ async def current(
             .limit(1)
         )
     ).scalar_one_or_none()
-
-
-def going_on(maker: async_sessionmaker[AsyncSession]) -> Callable[[int, str], Awaitable[bool]]:
-    """For the rules engine: does this visitor have a conversation that is not closed?"""
-
-    async def check(workspace_id: int, visitor_key: str) -> bool:
-        async with maker() as session:
-            conv = await current(session, workspace_id, visitor_key)
-        return conv is not None and conv.status != Status.resolved
-
-    return check
 
 
 async def get(session: AsyncSession, workspace_id: int, conversation_id: int) -> Conversation:

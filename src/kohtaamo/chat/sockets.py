@@ -17,7 +17,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
-from kohtaamo.chat import events, lifecycle, service
+from kohtaamo.chat import events, idle, lifecycle, service
 from kohtaamo.chat.announce import visitor_view
 from kohtaamo.chat.models import Author, Conversation, Status
 from kohtaamo.chat.schemas import parse_visitor_frame
@@ -120,6 +120,8 @@ async def visitor_socket(ws: WebSocket) -> None:
 
     stream = Stream(ws, board, notes=False, allowed=allowed)
     await stream.subscribe(events.visitor_topic(site.workspace_id, visitor))
+    # A conversation idle past the limit is closed now, so `ready` says what the rules go by.
+    await idle.settle(board, site.workspace_id, visitor)
     async with board.maker() as session:
         conv = await service.current(session, site.workspace_id, visitor)
         view = None

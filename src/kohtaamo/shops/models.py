@@ -23,6 +23,9 @@ class Workspace(Base):
     widget: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # Days after a rule exposure or a chat within which an order is credited to it.
     attribution_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    # A conversation with no message for this many hours is closed by Kohtaamo (chat.idle): one
+    # left open would otherwise keep every rule quiet for that visitor for good (ADR 0012).
+    chat_auto_resolve_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     # When set, `identify` must carry hex HMAC-SHA256(secret, customer_id) made by the shop's
     # server; otherwise anyone's browser could claim any customer's history.
     identity_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)

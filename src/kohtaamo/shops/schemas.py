@@ -87,6 +87,7 @@ class WorkspaceRead(BaseModel):
     locale: str
     currency: str
     attribution_days: int
+    chat_auto_resolve_hours: int
     identity_verification: bool
     created_at: datetime
 

@@ -34,6 +34,9 @@ async def history(
             "track_rate_per_site": 1e9,
             "track_burst_per_site": 1_000_000_000,
             "analytics_in_server": False,
+            # A sweep on the real clock would close conversations at moments no seed decides;
+            # the rules already count an idle conversation as over (chat.idle.going_on).
+            "chat_idle_sweep_seconds": 0.0,
         }
     )
     app = make_app(settings)

@@ -272,6 +272,9 @@
   let exposure = null, leadClient = null, rateChoice = null, rated = false, pendingRate = null;
   let lastIncoming = 0, readSent = 0, typingAt = 0, typingOn = false, typingIdle = 0, typingHide = 0;
   const exposures = new Set();
+  // Whether a stored conversation is still going on is the server's to say (`ready`: one idle past
+  // the workspace's limit is closed then): a rule's action waits for that answer.
+  let confirmed = false, held = null;
 
   const saveConv = () => save("kohtaamo.conv", conv);
   // A short transcript lets the conversation survive page loads; sync then fetches only what is newer.
@@ -356,6 +359,8 @@
     list(OKEY).forEach((o) => send(msgFrame(o))); // same client_id: the server stores each once
     if (pendingRate) rate();
     updateMode();
+    confirmed = true;
+    if (held) { const a = held; held = null; showAction(a); }
   }
   // Notes take numbers the visitor never gets, so a hole in the numbers is not a gap: `prev` names
   // the visitor-visible line before this one, and only a `prev` we do not hold is something missed.
@@ -634,6 +639,7 @@
     if (!ui || !a || typeof a !== "object") return;
     const text = (a.messages && a.messages[cfg.locale]) || a.message;
     if (typeof text !== "string" || !text.trim() || exposures.has(a.exposure_id)) return;
+    if (conv && !confirmed) { held = a; return; } // shown (or not) once `ready` has said
     exposures.add(a.exposure_id);
     // The server keeps rules quiet during a conversation (ADR 0012); one decided a moment before it
     // opened is not shown either: the agent would never see that line, nor would a reload.
