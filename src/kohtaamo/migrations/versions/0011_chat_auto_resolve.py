@@ -1,7 +1,7 @@
 """chat: conversations idle this many hours are closed (workspaces.chat_auto_resolve_hours)
 
 Revision ID: 0011_chat_auto_resolve
-Revises: 0009_chat_trust
+Revises: 0010_person_arms
 Create Date: 2026-12-05 18:20:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_chat_auto_resolve"
-down_revision: str | None = "0009_chat_trust"
+down_revision: str | None = "0010_person_arms"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
