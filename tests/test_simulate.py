@@ -48,9 +48,10 @@ async def test_history_goes_through_the_product_and_hangs_together(
         create_app,
         settings,
         workspace_id=shop.id,
-        visitors=60,
+        visitors=200,
         days=5,
         seed=11,
+        reply=0.4,  # a short history with many chats
         styles={"aino@kauppa.fi": "closer"},
         end=end,
     )
