@@ -2,7 +2,7 @@
 the shop (/demo-shop), the shop's own code reports what went wrong, and the demo workspace's rule
 for that moment decides. Each moment is a new visitor (its own browser context), so per-visit caps
 and the one-action-per-moment rule never hide one moment behind another. The arm is the rule's
-(holdout 0.3): read from the exposures API, then fired -> the panel opens with the rule's message,
+(holdout 0.5): read from the exposures API, then fired -> the panel opens with the rule's message,
 held out -> the panel stays closed."""
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _rules(base: str, h: dict[str, str], ws_id: int) -> dict[str, dict[str, Any]
     assert r.status_code == 200, r.text
     rules = {x["template"]: x for x in r.json()}
     assert len(rules) == 17
-    assert all(x["holdout_share"] == 0.3 for x in rules.values())
+    assert all(x["holdout_share"] == 0.5 for x in rules.values())
     return rules
 
 

@@ -29,7 +29,7 @@ from kohtaamo.kit import clock
 from kohtaamo.realtime.presence import AgentState
 from kohtaamo.rules.models import Exposure, Rule
 from kohtaamo.shops.models import ApiKey
-from kohtaamo.simulate.history import history
+from kohtaamo.simulate.history import DEMO_REPLY, DEMO_VISITORS, history
 from kohtaamo.simulate.live import Trickle
 from kohtaamo.tracking.models import TrackedEvent
 from tests import chatkit as ck
@@ -39,7 +39,6 @@ from tests.conftest import make_settings
 
 pytestmark = pytest.mark.asyncio
 DAY = 86400.0
-DEMO_VISITORS = 3000  # `kohtaamo demo --history`'s default
 
 
 def _utc(value: datetime) -> datetime:
@@ -248,6 +247,7 @@ async def test_the_demo_month_shows_a_winner_and_a_loser_at_a_realistic_conversi
             days=30,
             seed=1,
             styles=demo.STYLES,
+            reply=DEMO_REPLY,
             end=end,
         )
         archive = Archive(settings.analytics_path)

@@ -13,7 +13,14 @@ from kohtaamo.kit import clock
 from kohtaamo.shops import service as shops
 from kohtaamo.shops.models import Workspace
 from kohtaamo.simulate.asgi import AsgiClient
-from kohtaamo.simulate.run import DAY, REPLY, Simulation, Summary, agents_of
+from kohtaamo.simulate.people import Summary
+from kohtaamo.simulate.run import DAY, REPLY, Simulation, agents_of
+
+# `kohtaamo demo`'s month: enough people for the rules report to judge its strongest rules
+# (docs/demo.md); few of them answer a rule's chat message, since a chat costs as much to play
+# as a few dozen page views and the agents' report needs only dozens.
+DEMO_VISITORS = 3000
+DEMO_REPLY = 0.025
 
 
 async def history(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,55 +21,14 @@ from kohtaamo.rules.models import Rule
 from kohtaamo.shops.directory import Site
 from kohtaamo.simulate import script
 from kohtaamo.simulate.asgi import AsgiClient
+from kohtaamo.simulate.people import Agent, Left, Person, Summary
 from kohtaamo.simulate.shop import EFFECT, PROBLEMS, PRODUCTS, Product
 
 DAY = 86400.0
 URL = "https://demo.kohtaamo.fi"
 CATEGORIES = sorted({p.category for p in PRODUCTS})
-REPLY = 0.025  # of the rules' chat messages, the share a visitor answers
+REPLY = 0.16  # of the rules' chat messages, the share a visitor answers
 BROWSE_ONLY = 0.78  # of new visitors, the share who look at a page or two and leave
-
-
-class Left(Exception):
-    """The visitor leaves the shop in the middle of a visit."""
-
-
-@dataclass
-class Agent:
-    user_id: int
-    name: str
-    style: str  # "closer" | "helper" | "slow"
-
-
-@dataclass
-class Person:
-    visitor_key: str
-    locale: str
-    visits_left: int
-    customer_id: str | None = None
-    cart: list[Product] = field(default_factory=list)
-    buy_later: float = 0.0  # the probability of buying on the next visit
-    shown: dict[str, float] = field(default_factory=dict)  # rule slug -> effect, latest visit
-
-
-@dataclass
-class Summary:
-    visitors: int = 0
-    visits: int = 0
-    requests: int = 0
-    shown: int = 0
-    chats: int = 0
-    orders: int = 0
-    refunds: int = 0
-    revenue: int = 0
-    left: int = 0  # visits a rule's message interrupted
-
-    def line(self) -> str:
-        return (
-            f"{self.visitors} visitors, {self.visits} visits, {self.requests} tracking calls, "
-            f"{self.shown} rule messages shown, {self.chats} chats, {self.orders} orders "
-            f"({self.revenue / 100:.2f} €), {self.refunds} refunds"
-        )
 
 
 class Simulation:
