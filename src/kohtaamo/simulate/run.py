@@ -262,7 +262,7 @@ class Simulation:
                 await self.step(p, visit, [("cart_add", event)])
         if browse_only:
             return
-        if r.random() < 0.02:  # opens the chat themselves
+        if r.random() < self.reply / 8:  # opens the chat themselves (2 % at the usual 16 %)
             self.wait(5, 30)
             self.lift *= await self.chat(p, visit, None, None)
         if r.random() < 0.2:
