@@ -317,7 +317,7 @@ def simulate(visitors: int, days: int, seed: int, workspace_id: int) -> None:
 @click.option(
     "--history",
     "history_visitors",
-    default=4000,  # simulate.history.DEMO_VISITORS (not imported here: the CLI starts fast)
+    default=3400,  # simulate.history.DEMO_VISITORS (not imported here: the CLI starts fast)
     show_default=True,
     type=click.IntRange(0, 100_000),
     help="visitors in the simulated month played into a new demo (0: none)",

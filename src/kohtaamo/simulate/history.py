@@ -19,7 +19,7 @@ from kohtaamo.simulate.run import DAY, REPLY, Simulation, agents_of
 # `kohtaamo demo`'s month: enough people for the rules report to judge its strongest rules
 # (docs/demo.md); few of them answer a rule's chat message, since a chat costs as much to play
 # as a few dozen page views and the agents' report needs only dozens.
-DEMO_VISITORS = 4000
+DEMO_VISITORS = 3400
 DEMO_REPLY = 0.025
 
 

@@ -28,7 +28,7 @@ DAY = 86400.0
 URL = "https://demo.kohtaamo.fi"
 CATEGORIES = sorted({p.category for p in PRODUCTS})
 REPLY = 0.16  # of the rules' chat messages, the share a visitor answers
-BROWSE_ONLY = 0.78  # of new visitors, the share who look at a page or two and leave
+BROWSE_ONLY = 0.74  # of new visitors, the share who look at a page or two and leave
 
 
 class Simulation:
@@ -248,7 +248,7 @@ class Simulation:
         category = r.choice(CATEGORIES)
         # Most first visits only look around: a page or two, then away (the shop's bounce rate).
         browse_only = not p.cart and p.buy_later == 0 and r.random() < BROWSE_ONLY
-        pages = (0, 1)[r.random() < 0.5] if browse_only else r.choice((1, 1, 2, 3, 4))
+        pages = int(r.random() < 0.35) if browse_only else r.choice((1, 1, 2, 3, 4))
         for _ in range(pages):
             self.wait(15, 70)
             item = r.choice([x for x in PRODUCTS if x.category == category] or list(PRODUCTS))
