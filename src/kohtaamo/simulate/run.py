@@ -264,6 +264,7 @@ class Simulation:
             return
         if r.random() < self.reply / 8:  # opens the chat themselves (2 % at the usual 16 %)
             self.wait(5, 30)
+            await self.timers(p, visit)  # what the widget did first: the clock only goes forward
             self.lift *= await self.chat(p, visit, None, None)
         if r.random() < 0.2:
             self.wait(5, 30)
