@@ -20,7 +20,7 @@ AGENT = "agent@demo.kohtaamo.fi"
 
 
 def seed(database_url: str, public_base_url: str = "http://127.0.0.1:8000") -> demo.DemoInfo:
-    """The demo workspace, its logins, teams and every rule template (holdout 0.3), as
+    """The demo workspace, its logins, teams and every rule template (holdout 0.5), as
     `kohtaamo demo` seeds them; its widget origin is `public_base_url` (see `allow_origin`)."""
 
     async def go() -> demo.DemoInfo:

@@ -2,7 +2,7 @@
 the shop (/demo-shop), the shop's own code reports what went wrong, and the demo workspace's rule
 for that moment decides. Each moment is a new visitor (its own browser context), so per-visit caps
 and the one-action-per-moment rule never hide one moment behind another. The arm is the rule's
-(holdout 0.3): read from the exposures API, then fired -> the panel opens with the rule's message,
+(holdout 0.5): read from the exposures API, then fired -> the panel opens with the rule's message,
 held out -> the panel stays closed."""
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def _rules(base: str, h: dict[str, str], ws_id: int) -> dict[str, dict[str, Any]
     assert r.status_code == 200, r.text
     rules = {x["template"]: x for x in r.json()}
     assert len(rules) == 17
-    assert all(x["holdout_share"] == 0.3 for x in rules.values())
+    assert all(x["holdout_share"] == 0.5 for x in rules.values())
     return rules
 
 
@@ -267,3 +267,37 @@ def _delivery_estimate(page: Page, base: str) -> None:
     msg = page.locator("[data-delivery-msg]")
     msg.filter(has_text="epäonnistui").wait_for()
     assert msg.inner_text() == "Toimitusajan haku epäonnistui (virhe 502)."
+
+
+PHONE = {"width": 390, "height": 844}
+SHOP_PAGES = ("", "/tuote/kamera-x100", "/kori", "/kassa", "/kirjaudu", "/ukk")
+
+
+def test_the_demo_shop_fits_a_phone(database_url: str) -> None:
+    """At 390 px every page of the shop fits the screen (no sideways scrolling) and the
+    widget's chat bubble is on screen, in Finnish and in English."""
+    browser.require_chromium()
+    info = demokit.seed(database_url)
+    with browser.server(database_url) as base, sync_playwright() as pw:
+        demokit.allow_origin(base, demokit.token(base), info.workspace_id)
+        chromium = pw.chromium.launch(executable_path=browser.CHROMIUM, args=browser.CHROMIUM_ARGS)
+        console = demokit.Console()
+        for locale in ("fi-FI", "en-US"):
+            context = chromium.new_context(viewport=PHONE, locale=locale, is_mobile=True)
+            page = console.watch(context.new_page())
+            page.set_default_timeout(15_000)
+            for path in SHOP_PAGES:
+                page.goto(f"{base}/demo-shop{path}")
+                bubble = page.locator("#kohtaamo-widget [data-k=bubble]")
+                bubble.wait_for()
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"{locale} {path or '/'}: {width} px wide"
+                box = bubble.bounding_box()
+                assert box is not None
+                assert box["x"] >= 0, (locale, path, box)
+                assert box["y"] >= 0, (locale, path, box)
+                assert box["x"] + box["width"] <= PHONE["width"], (locale, path, box)
+                assert box["y"] + box["height"] <= PHONE["height"], (locale, path, box)
+            context.close()
+        chromium.close()
+    assert console.unexplained(*EXPLAINED) == [], console.problems

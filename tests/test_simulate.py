@@ -4,30 +4,38 @@ leaves data that hangs together; the demo's live visitors answer a rule over a r
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from kohtaamo import demo
+from kohtaamo.analytics import experiments, fill, pages
+from kohtaamo.analytics.archive import Archive
 from kohtaamo.app import create_app
 from kohtaamo.auth.models import User
 from kohtaamo.chat import service as chat
 from kohtaamo.chat.models import Conversation, Message
 from kohtaamo.commerce.models import Order
 from kohtaamo.config import Settings
+from kohtaamo.db.engine import make_engine, make_sessionmaker, transaction
 from kohtaamo.kit import clock
 from kohtaamo.realtime.presence import AgentState
-from kohtaamo.rules.models import Exposure
+from kohtaamo.rules.models import Exposure, Rule
 from kohtaamo.shops.models import ApiKey
-from kohtaamo.simulate.history import history
+from kohtaamo.simulate.history import DEMO_REPLY, DEMO_VISITORS, history
 from kohtaamo.simulate.live import Trickle
 from kohtaamo.tracking.models import TrackedEvent
 from tests import chatkit as ck
 from tests import factory as f
 from tests import rulekit as rk
+from tests.conftest import make_settings
 
 pytestmark = pytest.mark.asyncio
 DAY = 86400.0
@@ -48,9 +56,10 @@ async def test_history_goes_through_the_product_and_hangs_together(
         create_app,
         settings,
         workspace_id=shop.id,
-        visitors=60,
+        visitors=200,
         days=5,
         seed=11,
+        reply=0.4,  # a short history with many chats
         styles={"aino@kauppa.fi": "closer"},
         end=end,
     )
@@ -194,3 +203,95 @@ async def test_a_live_demo_visitor_answers_the_rule_over_the_socket(
                 assert conv.lead_email.endswith("@example.com")
         finally:
             await trickle.close()
+
+
+def _persons(
+    links: list[tuple[str, str]],
+) -> Callable[[str], str]:
+    """Person of a visitor id: ids joined by a customer id they share (a customer's devices)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for visitor_key, customer_id in links:
+        parent[find(f"v:{visitor_key}")] = find(f"c:{customer_id}")
+    return lambda visitor_key: find(f"v:{visitor_key}")
+
+
+async def test_the_demo_month_shows_a_winner_and_a_loser_at_a_realistic_conversion(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    """`kohtaamo demo`'s month, with its parameters (the demo workspace, 3000 visitors over 30
+    days, seed 1, the demo's agents) on a fixed clock: the rules report judges at least one rule
+    a winner and one a loser, and the shop converts 2-5 % of the people who came."""
+    db = tmp_path / "demo.db"
+    shutil.copy(sqlite_template, db)
+    url = f"sqlite+aiosqlite:///{db}"
+    settings = make_settings(url, analytics_path=str(tmp_path / "archive.duckdb"))
+    engine = make_engine(url, pool_size=1)
+    maker = make_sessionmaker(engine)
+    try:
+        async with transaction(maker) as s:
+            info = await demo.seed(s, settings)
+        end = datetime(2026, 11, 30, 18, tzinfo=UTC).timestamp()
+        await history(
+            create_app,
+            settings,
+            workspace_id=info.workspace_id,
+            visitors=DEMO_VISITORS,
+            days=30,
+            seed=1,
+            styles=demo.STYLES,
+            reply=DEMO_REPLY,
+            end=end,
+        )
+        archive = Archive(settings.analytics_path)
+        try:
+            await fill.fill(maker, archive, settle=0)
+            found = experiments.experiments(archive, info.workspace_id)
+        finally:
+            archive.close()
+        async with maker() as s:
+            slugs = dict((await s.execute(select(Rule.id, Rule.template))).all())
+            viewers = (
+                await s.execute(
+                    select(TrackedEvent.visitor_key)
+                    .where(TrackedEvent.type == "page_view")
+                    .distinct()
+                )
+            ).scalars().all()  # fmt: skip
+            identified = (
+                await s.execute(
+                    select(TrackedEvent.visitor_key, TrackedEvent.props).where(
+                        TrackedEvent.type == "identify"
+                    )
+                )
+            ).all()
+            orders = (await s.execute(select(Order.visitor_key, Order.customer_id))).all()
+    finally:
+        await engine.dispose()
+
+    verdicts = {slugs[e.rule_id]: pages._verdict(e)[0] for e in found}
+    print(verdicts)
+    assert "win" in verdicts.values(), verdicts
+    assert "lose" in verdicts.values(), verdicts
+    # The rules whose effects the simulated shop builds in (simulate/shop.py) are the ones judged.
+    assert verdicts["cart-idle"] == "win"
+    assert verdicts["default"] == "lose"
+
+    # Conversion: people who viewed a page, and how many of them ordered.
+    links = [(v, str(p["customer_id"])) for v, p in identified]
+    links += [(v, c) for v, c in orders if v and c]
+    person = _persons(links)
+    came = {person(v) for v in viewers}
+    bought = {person(v) for v, _ in orders if v} | {
+        person(v) for v, c in links if c in {c for _, c in orders if c}
+    }
+    conversion = len(bought & came) / len(came)
+    print(f"{len(came)} people, {len(bought & came)} bought: {conversion:.2%}")
+    assert 0.02 <= conversion <= 0.05

@@ -332,7 +332,7 @@ def simulate(visitors: int, days: int, seed: int, workspace_id: int) -> None:
 @click.option(
     "--history",
     "history_visitors",
-    default=700,
+    default=3400,  # simulate.history.DEMO_VISITORS (not imported here: the CLI starts fast)
     show_default=True,
     type=click.IntRange(0, 100_000),
     help="visitors in the simulated month played into a new demo (0: none)",
@@ -362,7 +362,7 @@ def demo(host: str, port: int, db_path: str, history_visitors: int, trickle: boo
     info = asyncio.run(_with_db(settings, lambda s: demo_mod.seed(s, settings)))
     if not info.has_history and history_visitors:
         from kohtaamo.app import create_app
-        from kohtaamo.simulate.history import history
+        from kohtaamo.simulate.history import DEMO_REPLY, history
 
         click.echo(f"  Simulating a month of the demo shop ({history_visitors} visitors) …")
         summary = asyncio.run(
@@ -374,6 +374,7 @@ def demo(host: str, port: int, db_path: str, history_visitors: int, trickle: boo
                 days=30,
                 seed=1,
                 styles=demo_mod.STYLES,
+                reply=DEMO_REPLY,
                 progress=lambda line: click.echo(f"    … {line}"),
             )
         )

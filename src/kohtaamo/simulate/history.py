@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
 from fastapi import FastAPI
 
 from kohtaamo.config import Settings
@@ -13,7 +12,15 @@ from kohtaamo.db.engine import transaction
 from kohtaamo.kit import clock
 from kohtaamo.shops import service as shops
 from kohtaamo.shops.models import Workspace
-from kohtaamo.simulate.run import DAY, Simulation, Summary, agents_of
+from kohtaamo.simulate.asgi import AsgiClient
+from kohtaamo.simulate.people import Summary
+from kohtaamo.simulate.run import DAY, REPLY, Simulation, agents_of
+
+# `kohtaamo demo`'s month: enough people for the rules report to judge its strongest rules
+# (docs/demo.md); few of them answer a rule's chat message, since a chat costs as much to play
+# as a few dozen page views and the agents' report needs only dozens.
+DEMO_VISITORS = 3400
+DEMO_REPLY = 0.025
 
 
 async def history(
@@ -26,6 +33,7 @@ async def history(
     seed: int,
     styles: dict[str, str] | None = None,
     end: float | None = None,
+    reply: float = REPLY,
     progress: Callable[[str], None] | None = None,
 ) -> Summary:
     settings = settings.model_copy(
@@ -51,26 +59,24 @@ async def history(
                 s, workspace_id=workspace_id, name="Simulator", created_by=None
             )
             site_key, key_id = ws.site_key, key.id
-        transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 40000))
+        client = AsgiClient(app, settings.public_base_url, client=("198.51.100.7", 40000))
         try:
-            async with httpx.AsyncClient(
-                transport=transport, base_url=settings.public_base_url
-            ) as client:
-                sim = Simulation(
-                    app,
-                    client,
-                    site_key=site_key,
-                    api_key=secret,
-                    agents=await agents_of(app, workspace_id, styles or {}),
-                    seed=seed,
+            sim = Simulation(
+                app,
+                client,
+                site_key=site_key,
+                api_key=secret,
+                agents=await agents_of(app, workspace_id, styles or {}),
+                seed=seed,
+                reply=reply,
+            )
+            sim.t = end - days * DAY
+            app.state.tracker.clock = sim.now
+            with clock.travel(sim.now):
+                await sim.load_rules()
+                summary = await sim.run(
+                    visitors=visitors, start=end - days * DAY, end=end, progress=progress
                 )
-                sim.t = end - days * DAY
-                app.state.tracker.clock = sim.now
-                with clock.travel(sim.now):
-                    await sim.load_rules()
-                    summary = await sim.run(
-                        visitors=visitors, start=end - days * DAY, end=end, progress=progress
-                    )
         finally:
             async with transaction(maker) as s:
                 await shops.revoke_api_key(s, workspace_id=workspace_id, key_id=key_id)

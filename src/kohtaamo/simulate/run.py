@@ -6,10 +6,8 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -22,61 +20,28 @@ from kohtaamo.realtime.presence import AgentState
 from kohtaamo.rules.models import Rule
 from kohtaamo.shops.directory import Site
 from kohtaamo.simulate import script
+from kohtaamo.simulate.asgi import AsgiClient
+from kohtaamo.simulate.people import Agent, Left, Person, Summary
 from kohtaamo.simulate.shop import EFFECT, PROBLEMS, PRODUCTS, Product
 
 DAY = 86400.0
 URL = "https://demo.kohtaamo.fi"
 CATEGORIES = sorted({p.category for p in PRODUCTS})
-
-
-@dataclass
-class Agent:
-    user_id: int
-    name: str
-    style: str  # "closer" | "helper" | "slow"
-
-
-@dataclass
-class Person:
-    visitor_key: str
-    locale: str
-    visits_left: int
-    customer_id: str | None = None
-    cart: list[Product] = field(default_factory=list)
-    buy_later: float = 0.0  # the probability of buying on the next visit
-    shown: dict[str, float] = field(default_factory=dict)  # rule slug -> effect, latest visit
-
-
-@dataclass
-class Summary:
-    visitors: int = 0
-    visits: int = 0
-    requests: int = 0
-    shown: int = 0
-    chats: int = 0
-    orders: int = 0
-    refunds: int = 0
-    revenue: int = 0
-
-    def line(self) -> str:
-        return (
-            f"{self.visitors} visitors, {self.visits} visits, {self.requests} tracking calls, "
-            f"{self.shown} rule messages shown, {self.chats} chats, {self.orders} orders "
-            f"({self.revenue / 100:.2f} €), {self.refunds} refunds"
-        )
+REPLY = 0.16  # of the rules' chat messages, the share a visitor answers
+BROWSE_ONLY = 0.74  # of new visitors, the share who look at a page or two and leave
 
 
 class Simulation:
     def __init__(
         self,
         app: FastAPI,
-        client: httpx.AsyncClient,
+        client: AsgiClient,
         *,
         site_key: str,
         api_key: str,
         agents: list[Agent],
         seed: int,
-        clock: Callable[[], float] | None = None,
+        reply: float = REPLY,
     ) -> None:
         self.app = app
         self.client = client
@@ -85,11 +50,14 @@ class Simulation:
         self.agents = {a.user_id: a for a in agents}
         self.rng = random.Random(seed)
         self.seed = seed
+        self.reply = reply
         self.t = 0.0
         self.summary = Summary()
         self.slugs: dict[int, str] = {}
         self._orders = 0
         self._site: Site | None = None
+        self.due: float | None = None  # when the widget's timer asks /decide again
+        self.lift = 1.0  # this visit's multiplier on buying: what the rules and agents did
 
     def now(self) -> float:
         return self.t
@@ -118,7 +86,28 @@ class Simulation:
         if r.status_code != 200:
             raise RuntimeError(f"/track answered {r.status_code}: {r.text}")
         out: dict[str, Any] = r.json()
+        self._timer(out)
         return out
+
+    def _timer(self, answer: dict[str, Any]) -> None:
+        """The widget's timer: `check_in` seconds after an answer it asks /decide again."""
+        wait = answer.get("check_in")
+        self.due = self.t + float(wait) if isinstance(wait, int | float) else None
+
+    async def timers(self, p: Person, visit: str) -> None:
+        """The timers that went off before now (the visitor stayed on the page): what the rules
+        said then, on the clock of that moment."""
+        for _ in range(5):
+            if self.due is None or self.due > self.t:
+                return
+            now, self.t = self.t, self.due
+            await self.react(p, visit, await self.check(p, visit))
+            self.t = max(now, self.t)
+
+    async def step(self, p: Person, visit: str, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """The visitor does something: the timers due first, then the events and the answer."""
+        await self.timers(p, visit)
+        await self.react(p, visit, await self.send(p, visit, events))
 
     async def check(self, p: Person, visit: str) -> dict[str, Any]:
         r = await self.client.post(
@@ -129,6 +118,7 @@ class Simulation:
         if r.status_code != 200:
             raise RuntimeError(f"/decide answered {r.status_code}: {r.text}")
         out: dict[str, Any] = r.json()
+        self._timer(out)
         return out
 
     async def order(self, p: Person, visit: str, lines: list[Product]) -> None:
@@ -228,18 +218,18 @@ class Simulation:
             assert user is not None
             await chat.agent_says(s, conv=conv, user=user, body=body, client_id=client_id)
 
-    async def react(self, p: Person, visit: str, answer: dict[str, Any]) -> float:
+    async def react(self, p: Person, visit: str, answer: dict[str, Any]) -> None:
         """The widget shows what the rules decided; the visitor may answer a chat message."""
-        lift = 1.0
         for action in answer.get("actions", []):
             slug = self.slugs.get(int(action.get("rule_id", 0)), "custom")
             self.summary.shown += 1
             effect = EFFECT.get(slug, 1.0)
             p.shown[slug] = effect
-            lift = max(lift, effect) if effect >= 1 else min(lift, effect)
-            if action.get("mode") == "chat" and self.rng.random() < 0.16:
-                lift *= await self.chat(p, visit, action.get("exposure_id"), slug)
-        return lift
+            if effect < 1 and self.rng.random() > effect:
+                raise Left  # the message interrupted them: they close the tab
+            self.lift *= max(effect, 1.0)
+            if action.get("mode") == "chat" and self.rng.random() < self.reply:
+                self.lift *= await self.chat(p, visit, action.get("exposure_id"), slug)
 
     # --- a visit ----------------------------------------------------------------------------
 
@@ -247,43 +237,49 @@ class Simulation:
         r = self.rng
         visit = f"s-{uuid.UUID(int=r.getrandbits(128)).hex[:16]}"
         self.summary.visits += 1
-        lift = 1.0
+        self.lift, self.due = 1.0, None
         landing: dict[str, Any] = {"url": f"{URL}/demo-shop", "page_type": "landing"}
         if r.random() < 0.1:
             landing["url"] += "?utm_source=uutiskirje&utm_medium=email&nl=marraskuu"
         first: list[tuple[str, dict[str, Any]]] = [("page_view", landing)]
         if p.customer_id and r.random() < 0.7:
             first.append(("identify", {"customer_id": p.customer_id}))
-        lift *= await self.react(p, visit, await self.send(p, visit, first))
+        await self.step(p, visit, first)
         category = r.choice(CATEGORIES)
-        for _ in range(r.choice((1, 1, 2, 3, 4))):
+        # Most first visits only look around: a page or two, then away (the shop's bounce rate).
+        browse_only = not p.cart and p.buy_later == 0 and r.random() < BROWSE_ONLY
+        pages = int(r.random() < 0.35) if browse_only else r.choice((1, 1, 2, 3, 4))
+        for _ in range(pages):
             self.wait(15, 70)
             item = r.choice([x for x in PRODUCTS if x.category == category] or list(PRODUCTS))
-            lift *= await self.react(p, visit, await self.send(p, visit, [(
+            await self.step(p, visit, [(
                 "page_view", {"url": f"{URL}/demo-shop/tuote/{item.id}", "page_type": "product",
-                              "product_id": item.id, "category": item.category})]))  # fmt: skip
-            if r.random() < (0.16 if number == 1 else 0.3):
+                              "product_id": item.id, "category": item.category})])  # fmt: skip
+            if not browse_only and r.random() < (0.2 if number == 1 else 0.3):
                 self.wait(5, 20)
                 event = {"product_id": item.id, "category": item.category, "unit_price": item.price}
                 p.cart.append(item)
-                lift *= await self.react(p, visit, await self.send(p, visit, [("cart_add", event)]))
-        if r.random() < 0.02:  # opens the chat themselves
+                await self.step(p, visit, [("cart_add", event)])
+        if browse_only:
+            return
+        if r.random() < self.reply / 8:  # opens the chat themselves (2 % at the usual 16 %)
             self.wait(5, 30)
-            lift *= await self.chat(p, visit, None, None)
+            await self.timers(p, visit)  # what the widget did first: the clock only goes forward
+            self.lift *= await self.chat(p, visit, None, None)
         if r.random() < 0.2:
             self.wait(5, 30)
-            lift *= await self.react(p, visit, await self.send(p, visit, self.problem(p)))
+            await self.step(p, visit, self.problem(p))
         if not p.cart and r.random() > p.buy_later:
             return
         if not p.cart:
             item = r.choice(PRODUCTS)
             p.cart.append(item)
-            await self.send(p, visit, [("cart_add", {"product_id": item.id, "category": item.category, "unit_price": item.price})])  # fmt: skip
+            await self.step(p, visit, [("cart_add", {"product_id": item.id, "category": item.category, "unit_price": item.price})])  # fmt: skip
         self.wait(5, 30)
-        lift *= await self.react(p, visit, await self.send(p, visit, [("page_view", {"url": f"{URL}/demo-shop/kori", "page_type": "cart"})]))  # fmt: skip
-        if r.random() < 0.45:  # lingers on the cart: the cart rule's timer comes due
+        await self.step(p, visit, [("page_view", {"url": f"{URL}/demo-shop/kori", "page_type": "cart"})])  # fmt: skip
+        if r.random() < 0.85:  # lingers on the cart: the cart rule's timer comes due
             self.wait(95, 140)
-            lift *= await self.react(p, visit, await self.check(p, visit))
+            await self.timers(p, visit)
         base = 0.06
         if r.random() < 0.5:
             self.wait(10, 40)
@@ -299,8 +295,8 @@ class Simulation:
                 base = 0.18
             else:
                 base = 0.3
-            lift *= await self.react(p, visit, await self.send(p, visit, steps))
-        chance = min(0.95, max(base, p.buy_later) * lift)
+            await self.step(p, visit, steps)
+        chance = min(0.95, max(base, p.buy_later) * self.lift)
         if r.random() < chance:
             self.wait(30, 120)
             await self.order(p, visit, list(p.cart))
@@ -362,7 +358,10 @@ class Simulation:
             if number > 1 and p.customer_id and r.random() < 0.25:
                 p.visitor_key = f"v-{uuid.UUID(int=r.getrandbits(128)).hex[:20]}"  # another device
             p.visits_left = max(0, p.visits_left - (number > 1))
-            await self.visit(p, number)
+            try:
+                await self.visit(p, number)
+            except Left:
+                self.summary.left += 1
         return self.summary
 
     async def agents_online(self) -> None:

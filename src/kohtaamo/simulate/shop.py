@@ -32,7 +32,7 @@ BY_ID = {p.id: p for p in PRODUCTS}
 # reports have clear winners (cart, invoice, upsell), a loser (the default rule interrupts
 # browsing) and rules without a clear effect.
 EFFECT = {
-    "cart-idle": 1.9,
+    "cart-idle": 3.0,
     "invoice-payment-failed": 2.2,
     "discount-code-rejected": 1.5,
     "form-field-error-twice": 1.4,
@@ -42,7 +42,7 @@ EFFECT = {
     "first-visit-product": 1.1,
     "login-or-registration-failed": 1.3,
     "server-error": 1.3,
-    "default": 0.6,
+    "default": 0.35,
 }
 
 # Problem moments a visit may run into, and how often (relative weights).
