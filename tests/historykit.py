@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from kohtaamo.chat import lifecycle
 from kohtaamo.chat import service as chat
 from kohtaamo.db.engine import transaction
 from kohtaamo.kit.clock import travel
@@ -48,6 +49,7 @@ class Chat:
     visitor: str
     t: float
     rule_id: int | None
+    rating: str | None = None
 
 
 @dataclass
@@ -149,7 +151,10 @@ class World:
         assert r.status_code == 200, r.text
         self.orders[oid].cancelled = True
 
-    async def chat(self, visitor: str, visit: str, exposure_id: int | None = None) -> Chat:
+    async def chat(
+        self, visitor: str, visit: str, exposure_id: int | None = None, rating: str | None = None
+    ) -> Chat:
+        """A conversation the visitor opens; closed and rated 👍/👎 when `rating` is given."""
         site = Site(self.shop.id, (), "Europe/Helsinki", "fi", "EUR")
         with travel(self.clock):  # the conversation opens at the history's time
             async with transaction(self.app.state.sessionmaker) as s:
@@ -159,7 +164,11 @@ class World:
                     exposure_id=exposure_id,
                 )  # fmt: skip
                 conv_id, rule_id = said.conv.id, said.conv.rule_id
-        self.chats.append(Chat(conv_id, visitor, self.clock.t, rule_id))
+                if rating is not None:
+                    presence = self.app.state.presence
+                    await lifecycle.resolve(s, said.conv, presence=presence)
+                    await lifecycle.rate(s, said.conv, value=rating, comment=None)
+        self.chats.append(Chat(conv_id, visitor, self.clock.t, rule_id, rating))
         self.clock.advance(30)
         return self.chats[-1]
 
@@ -281,11 +290,13 @@ async def specials(w: World) -> None:
     fired = [x for x in await w.read_exposures() if x.outcome == "fired"
              and x.rule_id == w.rules["cart"] and x.visitor.startswith("anon-")]  # fmt: skip
     x = fired[0]
-    await w.chat(x.visitor, x.visit, exposure_id=x.id)
+    await w.chat(x.visitor, x.visit, exposure_id=x.id, rating="up")
     await w.order("o-chat-1", 6100, visitor=x.visitor)
+    w.clock.advance(3600)
+    await w.page(x.visitor, f"{x.visitor}-9", "landing")  # back after the order: retained
     await w.identify("chat-phone", "cp-1", "cust-C")
     await w.page("chat-phone", "cp-1", "product")
-    await w.chat("chat-phone", "cp-1")
+    await w.chat("chat-phone", "cp-1", rating="down")
     await w.order("o-chat-2", 2300, customer="cust-C")
     w.clock.advance(60)
     await w.read_exposures()
