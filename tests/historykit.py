@@ -189,10 +189,13 @@ async def build(app: FastAPI, client: httpx.AsyncClient, day0: datetime, seed: i
     clock.t = day0.timestamp()
     shop = await f.shop(app, client)
     w = World(app, client, shop, clock, random.Random(seed))
+    variants = [{"key": k, "weight": 1, "messages": {"fi": f"Hei {k}", "en": f"Hi {k}"}}
+                for k in ("A", "B")]  # fmt: skip
     for page_type, name in (("cart", "Kori"), ("product", "Tuote")):
         rule = await rk.create(
             client, shop, name=name, condition={"==": [{"var": "page.type"}, page_type]},
             holdout_share=0.5, seed=f"recompute-{page_type}",
+            **({"variants": variants} if page_type == "product" else {}),
         )  # fmt: skip
         w.rules[page_type] = rule["id"]
     rng = w.rng

@@ -192,6 +192,83 @@ def approx(num: float, den: float) -> Any:
     return pytest.approx(num / den) if den else None
 
 
+ARM = ("visitors", "converted", "orders", "revenue")
+
+
+def experiment_figures(w: hk.World, p: People, lo: float, hi: float) -> dict[int, dict[str, Any]]:
+    """docs/analytics.md "Rule experiments" and the Glossary ("Henkilöt / People", "Tilanneet /
+    Ordered", "Konversio", "Ryhmän tilaukset / myynti", "Nousu / Uplift", "Lisätuotto /
+    Incremental revenue"): each person first exposed in [lo, hi) is in the arm (and variant) of
+    their first exposure for good; their orders (not cancelled, any device) with
+    e <= t < e + window count there, value less refunds."""
+    out = {}
+    for r, people in sorted(first_arms(w, p).items()):
+        per: dict[tuple[str, str | None], list[tuple[int, int]]] = defaultdict(list)
+        for who, (t, arm, variant) in people.items():
+            if not lo <= t < hi:
+                continue
+            mine = [o for o in w.orders.values() if not o.cancelled and p.of_order(o) == who
+                    and t <= o.placed < t + WEEK]  # fmt: skip
+            per[(arm, variant)].append((len(mine), sum(o.total - o.refunded for o in mine)))
+        if not per:
+            continue
+        shown = [x for (arm, _), rows in per.items() if arm == "fired" for x in rows]
+        held = [x for (arm, _), rows in per.items() if arm == "held_out" for x in rows]
+
+        def figures(rows: list[tuple[int, int]]) -> list[int]:
+            return [len(rows), sum(1 for k, _ in rows if k), sum(k for k, _ in rows),
+                    sum(v for _, v in rows)]  # fmt: skip
+
+        def group(rows: list[tuple[int, int]]) -> dict[str, Any]:
+            n, x, orders, revenue = figures(rows)
+            low, high = wilson(x, n) if n else (None, None)
+            return {"variant": None, "visitors": n, "converted": x, "conversion": approx0(x, n),
+                    "conversion_interval": [low, high], "orders": orders, "revenue": revenue,
+                    "revenue_per_visitor": approx0(revenue, n), "aov": approx0(revenue, orders)}  # fmt: skip
+
+        e, h = group(shown), group(held)
+        uplift = pytest.approx(
+            (e["converted"] / len(shown) if shown else 0.0)
+            - (h["converted"] / len(held) if held else 0.0)
+        )
+        want: dict[str, Any] = {"exposed": e, "holdout": h, "uplift": uplift}
+        want["variants"] = {v: figures(rows) for (arm, v), rows in per.items() if arm == "fired"}
+        want["p_conversion"] = ztest(e["converted"], len(shown), h["converted"], len(held))
+        rpv = [v for _, v in shown], [v for _, v in held]
+        inc, interval = None, [None, None]
+        if shown and held:
+            inc = pytest.approx((sum(rpv[0]) / len(shown) - sum(rpv[1]) / len(held)) * len(shown))
+        if len(shown) >= 2 and len(held) >= 2 and (any(rpv[0]) or any(rpv[1])):
+            _, low, high = fk.rpv_welch(*rpv)
+            interval = [pytest.approx(low * len(shown)), pytest.approx(high * len(shown))]
+        want["incremental_revenue"], want["interval"] = inc, interval
+        out[r] = want
+    return out
+
+
+def approx0(num: float, den: float) -> Any:
+    return pytest.approx(num / den) if den else 0.0
+
+
+def wilson(x: int, n: int) -> tuple[Any, Any]:
+    """The Wilson 95 % score interval, by its formula."""
+    z, ph = 1.959963984540054, x / n
+    mid, half = ph + z * z / (2 * n), z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n))
+    d = 1 + z * z / n
+    return pytest.approx((mid - half) / d), pytest.approx((mid + half) / d)
+
+
+def ztest(x1: int, n1: int, x2: int, n2: int) -> Any:
+    """The pooled two-proportion z-test's two-sided p (undefined without both arms)."""
+    if not (n1 and n2):
+        return None
+    pooled = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return pytest.approx(1.0)
+    return pytest.approx(math.erfc(abs(x1 / n1 - x2 / n2) / se / math.sqrt(2)))
+
+
 async def test_the_reports_agree_with_a_recomputation_figure_by_figure(
     app: FastAPI, client: httpx.AsyncClient, archive: Archive
 ) -> None:
@@ -283,36 +360,25 @@ async def test_the_reports_agree_with_a_recomputation_figure_by_figure(
         str(r): sum(1 for c in w.chats if c.rule_id == r) for r in rules
     }
 
-    # --- Rule experiments ("Henkilöt / People", "Tilanneet / Ordered", "Konversio", "Ryhmän
-    # tilaukset / myynti", "Nousu / Uplift", "Lisätuotto / Incremental revenue"): each person in
-    # the arm of their first exposure; their orders on any device with e <= t < e + window.
-    arms = first_arms(w, p)
-    report = {e["rule_id"]: e for e in await get("rules")}
-    assert sorted(report) == rules
-    uplifts = {}
-    for r in rules:
-        per: dict[str, list[list[int]]] = {"fired": [], "held_out": []}  # [orders, revenue]
-        for who, (t, arm, _) in arms[r].items():
-            mine = [o for o in w.orders.values() if not o.cancelled and p.of_order(o) == who
-                    and t <= o.placed < t + WEEK]  # fmt: skip
-            per[arm].append([len(mine), sum(o.total - o.refunded for o in mine)])
-        for arm, key in (("fired", "exposed"), ("held_out", "holdout")):
-            rows, g = per[arm], report[r][key]
-            n, converted = len(rows), sum(1 for k, _ in rows if k)
-            assert (g["visitors"], g["converted"], g["orders"], g["revenue"]) == (
-                n,
-                converted,
-                sum(k for k, _ in rows),
-                sum(v for _, v in rows),
-            ), (r, arm)
-            assert g["conversion"] == pytest.approx(converted / n if n else 0.0)
-        shown, held = [v for _, v in per["fired"]], [v for _, v in per["held_out"]]
-        cs = sum(1 for k, _ in per["fired"] if k) / len(shown)
-        ch = sum(1 for k, _ in per["held_out"] if k) / len(held)
-        assert report[r]["uplift"] == pytest.approx(cs - ch)
-        uplifts[str(r)] = pytest.approx(cs - ch)
-        diff, low, high = fk.rpv_welch(shown, held)
-        assert report[r]["incremental_revenue"] == pytest.approx(diff * len(shown))
-        interval = report[r]["incremental_revenue_interval"]
-        assert interval == [pytest.approx(low * len(shown)), pytest.approx(high * len(shown))]
-    assert await kpi("rule.uplift") == uplifts  # every person first exposed in the range
+    # --- Rule experiments, over all time and over the persons first exposed in the cut range.
+    for a, b in ((None, None), cut):
+        params = {} if a is None else {"start": f.at_iso(a), "end": f.at_iso(b)}
+        want_rules = experiment_figures(w, p, a or -math.inf, b or math.inf)
+        got_rules = {e["rule_id"]: e for e in await get("rules", **params)}
+        assert got_rules.keys() == want_rules.keys(), params
+        for r, want_r in want_rules.items():
+            got_r = got_rules[r]
+            assert {k: got_r[k] for k in ("exposed", "holdout")} == {
+                k: want_r[k] for k in ("exposed", "holdout")
+            }, (r, params)
+            variants = {v["variant"]: [v[k] for k in ARM] for v in got_r["variants"]}
+            assert variants == want_r["variants"], (r, params)
+            for k in ("uplift", "p_conversion", "incremental_revenue"):
+                assert got_r[k] == want_r[k], (r, k, params)
+            assert got_r["incremental_revenue_interval"] == want_r["interval"], (r, params)
+        if a is not None:  # rule.uplift: the persons first exposed in the KPI's range
+            got = (await get("kpis/rule.uplift", **params))["values"]
+            assert {v["key"]: v["value"] for v in got} == {
+                str(r): e["uplift"] for r, e in want_rules.items()
+                if e["exposed"]["visitors"] and e["holdout"]["visitors"]
+            }  # fmt: skip
