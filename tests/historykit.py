@@ -121,13 +121,15 @@ class World:
         self.orders[oid] = Order(oid, customer, visitor, total, placed)
         return self.orders[oid]
 
-    async def purchase(self, oid: str, seen: int, total: int, visitor: str, visit: str) -> Order:
+    async def purchase(
+        self, oid: str, seen: int, total: int, visitor: str, visit: str, customer: str | None = None
+    ) -> Order:
         """The widget's purchase event, then the shop's server confirming it a minute later with
         its own total (the server's values win; the order is placed when the widget saw it)."""
         placed = self.clock.t
         await self.send(visitor, visit, "purchase", {"order_id": oid, "value": seen,
                                                      "currency": "EUR"})  # fmt: skip
-        customer = self.identified.get((visitor, visit))
+        customer = customer or self.identified.get((visitor, visit))
         body: dict[str, Any] = {"order_id": oid, "total": total, "currency": "EUR",
                                 "visitor_id": visitor, "created_at": f.at_iso(placed + 60)}  # fmt: skip
         if customer:
@@ -280,6 +282,9 @@ async def specials(w: World) -> None:
     await w.order("o-edge-out", 5200, visitor="edge-out", at=xs["edge-out"].t + WEEK)
     w.clock.t = xs["quick"].t + 1
     await w.purchase("o-quick", 900, 950, "quick", "quick-1")
+    # An anonymous purchase the server reports with a customer id: the order links the device.
+    await w.page("late-login", "ll-1", "cart")
+    await w.purchase("o-late-login", 4000, 4400, "late-login", "ll-1", customer="cust-L")
     # A cancellation (its purchase event stays) and a refund.
     await w.page("canceller", "ca-1", "product")
     await w.purchase("o-cancel", 7000, 7000, "canceller", "ca-1")

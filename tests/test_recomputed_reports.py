@@ -8,12 +8,15 @@ The decisions (each exposure's arm) are read from /rules/{id}/exposures, not fro
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,6 +24,7 @@ from fastapi import FastAPI
 
 from kohtaamo.analytics import fill
 from kohtaamo.analytics.archive import Archive
+from tests import chatkit as ck
 from tests import factory as f
 from tests import figkit as fk
 from tests import historykit as hk
@@ -312,6 +316,33 @@ async def test_the_reports_agree_with_a_recomputation_figure_by_figure(
         assert stages[0]["people"] == people
     assert want_funnel[4] >= 1  # somebody went all the way in the cut range
 
+    # --- The overview's days (docs/analytics.md Glossary): the same figures per local day of
+    # the workspace's zone; "a day's visitors are the people who viewed a page that day".
+    zone = ZoneInfo("Europe/Helsinki")
+    day = lambda t: datetime.fromtimestamp(t, zone).date().isoformat()  # noqa: E731
+    want_days: dict[str, list[Any]] = defaultdict(lambda: [set(), 0, 0, 0])
+    for e in w.events:
+        if e.type == "page_view":
+            want_days[day(e.t)][0].add(p.of_device(e.visitor))
+    for c in w.chats:
+        want_days[day(c.t)][1] += 1
+    for o in w.orders.values():
+        if not o.cancelled:
+            want_days[day(o.placed)][2] += 1
+            want_days[day(o.placed)][3] += o.total - o.refunded
+    client.cookies.set("kohtaamo_session", await ck.cookie(app, shop.owner.user_id))
+    r = await client.get(
+        f"/workspaces/{shop.id}/overview",
+        params={"from": day(lo), "to": day(hi - 1), "format": "csv"},
+    )
+    assert r.status_code == 200, r.text
+    header, *rows = csv.reader(io.StringIO(r.text.lstrip("\ufeff")))
+    assert len(header) == 5, header  # day, visitors, conversations, orders, revenue (EUR)
+    got_days = {row[0]: [float(x) for x in row[1:]] for row in rows}
+    assert got_days == {d: [len(v[0]), v[1], v[2], v[3] / 100] for d, v in want_days.items()} | {
+        d: [0.0] * 4 for d in got_days if d not in want_days
+    }
+
     # --- Attribution (last touch), every order not cancelled.
     want = attribution(w, p)
     got = {a["order_id"]: a for a in await get("attribution")}
@@ -332,6 +363,7 @@ async def test_the_reports_agree_with_a_recomputation_figure_by_figure(
     assert sum(1 for d in devices.values() if len(d) > 1) >= 2
     assert any(o.visitor is None and not o.cancelled for o in w.orders.values())
     assert p.device["shared-pc"] == "cust-B"
+    assert p.device["late-login"] == "cust-L"  # linked by the order alone
 
     # --- Per-rule KPIs: "Lauennut / Fired", "Vertailuryhmässä / Held out" count decisions in
     # the range; "Tilaukset (viimeinen kosketus)" / "Myynti (viimeinen kosketus)" / "Keskiostos"
