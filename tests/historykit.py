@@ -61,6 +61,7 @@ class Exposure:  # a decision, as /rules/{id}/exposures lists it
     t: float
     outcome: str
     variant: str | None
+    reason: str | None
 
 
 @dataclass
@@ -181,7 +182,7 @@ class World:
             for x in await rk.exposures(self.client, self.shop, rule_id):
                 at = datetime.fromisoformat(x["at"]).timestamp()
                 out.append(Exposure(x["id"], rule_id, x["visitor_id"], x["visit_id"], at,
-                                    x["outcome"], x["variant"]))  # fmt: skip
+                                    x["outcome"], x["variant"], x["reason"]))  # fmt: skip
         self.exposures = sorted(out, key=lambda x: x.id)
         return self.exposures
 
@@ -305,6 +306,11 @@ async def specials(w: World) -> None:
     await w.identify("chat-phone", "cp-1", "cust-C")
     await w.page("chat-phone", "cp-1", "product")
     await w.chat("chat-phone", "cp-1", rating="down")
+    # A visitor talking with the shop meets a rule: suppressed (chat_open), in neither arm.
+    await w.page("talker", "tk-1", "landing")
+    await w.chat("talker", "tk-1")
+    with travel(w.clock):  # "going on" is judged by the history's time, as the chat opened
+        await w.page("talker", "tk-1", "cart")
     await w.order("o-chat-2", 2300, customer="cust-C")
     w.clock.advance(60)
     await w.read_exposures()

@@ -145,6 +145,17 @@ async def test_the_reports_agree_with_a_recomputation_figure_by_figure(
         counts = {str(r): sum(1 for x in w.exposures if x.rule_id == r and x.outcome == outcome)
                   for r in rules}  # fmt: skip
         assert await kpi(slug) == counts, slug
+    # rule.chats_opened: firings of rules whose action opens the chat (both rules' does);
+    # rule.suppressed: suppressed exposures by rule and reason.
+    fired_counts = {str(r): sum(1 for x in w.exposures if x.rule_id == r and x.outcome == "fired")
+                    for r in rules}  # fmt: skip
+    assert await kpi("rule.chats_opened") == fired_counts
+    suppressed: dict[str, int] = defaultdict(int)
+    for x in w.exposures:
+        if x.outcome == "suppressed":
+            suppressed[f"{x.rule_id}:{x.reason}"] += 1
+    assert suppressed
+    assert await kpi("rule.suppressed") == suppressed
     credited = {r: [a for a in want.values() if a["rule_id"] == r and a["outcome"] == "fired"
                     and lo <= a["placed"] < hi] for r in rules}  # fmt: skip
     assert await kpi("rule.conversions_window") == {str(r): len(c) for r, c in credited.items()}
