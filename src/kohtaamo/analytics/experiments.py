@@ -18,7 +18,7 @@ from typing import Any
 
 from kohtaamo.analytics import stats
 from kohtaamo.analytics.archive import Archive
-from kohtaamo.analytics.attribution import PEOPLE
+from kohtaamo.analytics.people import PEOPLE
 from kohtaamo.kit.clock import utcnow
 
 MIN_SAMPLE = 100  # visitors per arm below which the report warns instead of judging

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kohtaamo.analytics.archive import Archive
-from kohtaamo.analytics.attribution import PEOPLE
+from kohtaamo.analytics.people import PEOPLE, person
 
 STAGES = ("awareness", "consideration", "purchase", "retention", "advocacy")
 
@@ -19,22 +19,19 @@ FUNNEL = (
     "WITH "  # noqa: S608 - fixed text; values are bound parameters
     + PEOPLE.replace("$ws", "$1")
     + """,
-person AS (SELECT visitor_key, min(customer_id) AS customer_id FROM links GROUP BY 1),
 ev AS (
-  -- A person is a customer (every visitor id linked to them) or else a visitor id, exactly as
-  -- the shop's KPIs count people (kpis/shop.py).
-  SELECT coalesce(p.customer_id, e.visitor_key) AS who, e.visitor_key, e.visit_key, e.ts,
-         e.type
-  FROM events e LEFT JOIN person p USING (visitor_key)
+  -- People as every report counts them (analytics/people.py): an event is its device's person's.
+  SELECT """
+    + person("e.visitor_key")
+    + """ AS who, e.visitor_key, e.visit_key, e.ts, e.type
+  FROM events e LEFT JOIN device_person dp ON dp.visitor_key = e.visitor_key
   WHERE e.workspace_id = $1 AND e.ts >= $2 AND e.ts < $3
 ),
 buy AS (
   -- Orders placed in the range from any source (server, shop platform, widget), cancelled
   -- ones out: the people who ordered of shop.conversion, not the widget's purchase events.
-  SELECT coalesce(o.customer_id, p.customer_id, o.visitor_key) AS who,
-         min(o.placed_at) AS first_buy
-  FROM ord o LEFT JOIN person p ON p.visitor_key = o.visitor_key
-  WHERE o.placed_at >= $2 AND o.placed_at < $3 GROUP BY 1
+  SELECT o.person AS who, min(o.placed_at) AS first_buy
+  FROM ord o WHERE o.person IS NOT NULL AND o.placed_at >= $2 AND o.placed_at < $3 GROUP BY 1
 ),
 per AS (
   SELECT who, bool_or(type = 'page_view') AS aware,
@@ -52,8 +49,10 @@ retained AS (
     AND (v.visit_key IS NULL OR e.visit_key <> v.visit_key OR e.visitor_key <> v.visitor_key)
 ),
 advocates AS (
-  SELECT DISTINCT coalesce(p.customer_id, c.visitor_key) AS who FROM conversations c
-  LEFT JOIN person p USING (visitor_key)
+  SELECT DISTINCT """
+    + person("c.visitor_key")
+    + """ AS who FROM conversations c
+  LEFT JOIN device_person dp ON dp.visitor_key = c.visitor_key
   WHERE c.workspace_id = $1 AND c.rating = 'up' AND c.created_at >= $2 AND c.created_at < $3
 ),
 staged AS (

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from kohtaamo.analytics.archive import Archive
-from kohtaamo.analytics.attribution import PEOPLE
+from kohtaamo.analytics.people import PEOPLE, person
 
 _DAY = "CAST(timezone($4, {col}) AS DATE)"
 DAILY = {
@@ -16,9 +16,9 @@ DAILY = {
     "visitors": (
         "WITH "
         + PEOPLE.replace("$ws", "$1")
-        + ", person AS (SELECT visitor_key, min(customer_id) AS customer_id FROM links GROUP BY 1) "
-        f"SELECT {_DAY.format(col='e.ts')}, count(DISTINCT coalesce(p.customer_id, e.visitor_key)) "
-        "FROM events e LEFT JOIN person p USING (visitor_key) WHERE e.workspace_id = $1 "
+        + f" SELECT {_DAY.format(col='e.ts')}, count(DISTINCT {person('e.visitor_key')}) "
+        "FROM events e LEFT JOIN device_person dp ON dp.visitor_key = e.visitor_key "
+        "WHERE e.workspace_id = $1 "
         "AND e.ts >= $2 AND e.ts < $3 AND e.type = 'page_view' GROUP BY 1"
     ),
     "conversations": (

@@ -1,30 +1,31 @@
-"""Per shop: the people who chatted against those who did not. A person is a customer (every
-visitor id linked to them, as in analytics.attribution) or else an anonymous visitor id; the
-people counted are those who viewed a page in the range."""
+"""Per shop: the people who chatted against those who did not. A person is the customer, else
+the device, as on every report (analytics/people.py); the people counted are those who viewed a
+page in the range."""
 
 from __future__ import annotations
 
-from kohtaamo.analytics.attribution import PEOPLE
 from kohtaamo.analytics.metrics import Kpi, kpi
+from kohtaamo.analytics.people import PEOPLE, person
 
 _GROUPS = (
     "WITH "  # noqa: S608 - fixed text; values are bound parameters
     + PEOPLE.replace("$ws", "$1")
     + """,
-person AS (SELECT visitor_key, min(customer_id) AS customer_id FROM links GROUP BY 1),
 seen AS (
-  SELECT DISTINCT coalesce(p.customer_id, e.visitor_key) AS who FROM events e
-  LEFT JOIN person p USING (visitor_key)
+  SELECT DISTINCT """
+    + person("e.visitor_key")
+    + """ AS who FROM events e
+  LEFT JOIN device_person dp ON dp.visitor_key = e.visitor_key
   WHERE e.workspace_id = $1 AND e.ts >= $2 AND e.ts < $3 AND e.type = 'page_view'),
 chat AS (
-  SELECT DISTINCT coalesce(p.customer_id, c.visitor_key) AS who FROM conversations c
-  LEFT JOIN person p USING (visitor_key)
+  SELECT DISTINCT """
+    + person("c.visitor_key")
+    + """ AS who FROM conversations c
+  LEFT JOIN device_person dp ON dp.visitor_key = c.visitor_key
   WHERE c.workspace_id = $1 AND c.created_at >= $2 AND c.created_at < $3),
 buy AS (
-  SELECT coalesce(o.customer_id, p.customer_id, o.visitor_key) AS who,
-         count(*) AS orders, sum(o.revenue) AS revenue
-  FROM ord o LEFT JOIN person p ON p.visitor_key = o.visitor_key
-  WHERE o.placed_at >= $2 AND o.placed_at < $3 GROUP BY 1),
+  SELECT o.person AS who, count(*) AS orders, sum(o.revenue) AS revenue
+  FROM ord o WHERE o.person IS NOT NULL AND o.placed_at >= $2 AND o.placed_at < $3 GROUP BY 1),
 grouped AS (
   SELECT CASE WHEN chat.who IS NULL THEN 'others' ELSE 'chatters' END AS grp,
          buy.orders, buy.revenue
