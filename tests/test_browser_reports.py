@@ -23,8 +23,9 @@ from sqlalchemy import func, select
 from kohtaamo.chat.models import Conversation
 from kohtaamo.commerce.models import Order
 from kohtaamo.db.engine import make_engine, make_sessionmaker, transaction
+from kohtaamo.kit.clock import as_utc
 from kohtaamo.rules.models import Exposure
-from kohtaamo.tracking.models import TrackedEvent, Visit, Visitor
+from kohtaamo.tracking.models import TrackedEvent, Visitor
 from tests import browser, demokit
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -110,7 +111,8 @@ def _truth(database_url: str, ws_id: int) -> dict[str, int]:
                     return int(n or 0)
 
                 # People who viewed a page, by docs/analytics.md "People across devices": a
-                # visitor id is its customer's once identify, an order or an exposure joins them.
+                # device is the customer it was last linked to (identify, an order carrying
+                # both ids, an exposure made while identified), else itself.
                 viewers = set(
                     (
                         await s.execute(
@@ -121,19 +123,33 @@ def _truth(database_url: str, ws_id: int) -> dict[str, int]:
                         )
                     ).scalars()
                 )
-                links: dict[str, str] = {}
-                for model in (Visitor, Visit, Order, Exposure):
-                    key = Visitor.key if model is Visitor else model.visitor_key
-                    rows = await s.execute(
-                        select(key, model.customer_id).where(
-                            model.workspace_id == ws_id, model.customer_id.is_not(None)
-                        )
+                links: list[tuple[Any, str, str]] = []
+                identifies = await s.execute(
+                    select(TrackedEvent.ts, TrackedEvent.visitor_key, TrackedEvent.props).where(
+                        TrackedEvent.workspace_id == ws_id, TrackedEvent.type == "identify"
                     )
-                    for visitor_key, customer_id in rows:
-                        links.setdefault(visitor_key, customer_id)
+                )
+                links += [(at, v, props["customer_id"]) for at, v, props in identifies]
+                orders = await s.execute(
+                    select(Order.placed_at, Order.visitor_key, Order.customer_id).where(
+                        Order.workspace_id == ws_id,
+                        Order.visitor_key.is_not(None),
+                        Order.customer_id.is_not(None),
+                    )
+                )
+                links += [(at, v, c) for at, v, c in orders]
+                exposures = await s.execute(
+                    select(Exposure.at, Exposure.visitor_key, Exposure.customer_id).where(
+                        Exposure.workspace_id == ws_id, Exposure.customer_id.is_not(None)
+                    )
+                )
+                links += [(at, v, c) for at, v, c in exposures]
+                device: dict[str, str] = {}
+                for _at, v, c in sorted(links, key=lambda x: (as_utc(x[0]), x[2])):
+                    device[v] = c  # the latest link wins
                 return {
                     "visitor ids": await count(Visitor),
-                    "Kävijät": len({links.get(v, f"visitor:{v}") for v in viewers}),
+                    "Kävijät": len({device.get(v, f"visitor:{v}") for v in viewers}),
                     "Keskustelut": await count(Conversation),
                     "Tilaukset": await count(Order),
                 }
