@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from kohtaamo.analytics.archive import Archive
 from kohtaamo.app import create_app
 from kohtaamo.config import Settings, load_settings
 from kohtaamo.db.migrate import upgrade
@@ -134,3 +135,15 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+async def archive(app: FastAPI, tmp_path: Path) -> AsyncIterator[Archive]:
+    """An empty analytics archive opened in this process as the app's; the test fills it."""
+    a = Archive(str(tmp_path / "reports.duckdb"))
+    app.state.archive = a
+    try:
+        yield a
+    finally:
+        app.state.archive = None
+        a.close()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,17 +22,6 @@ from tests import figkit as fk
 from tests import rulekit as rk
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def archive(app: FastAPI, tmp_path: Path) -> AsyncIterator[Archive]:
-    a = Archive(str(tmp_path / "one-person.duckdb"))
-    app.state.archive = a
-    try:
-        yield a
-    finally:
-        app.state.archive = None
-        a.close()
 
 
 async def test_a_shared_device_is_one_person_on_every_report(

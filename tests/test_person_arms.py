@@ -7,8 +7,7 @@ from the test's own ids and the documented hash, sha256(seed:salt:id)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,17 +24,6 @@ from tests import rulekit as rk
 pytestmark = pytest.mark.asyncio
 
 HOLDOUT = 0.5
-
-
-@pytest.fixture
-async def archive(app: FastAPI, tmp_path: Path) -> AsyncIterator[Archive]:
-    a = Archive(str(tmp_path / "people.duckdb"))
-    app.state.archive = a
-    try:
-        yield a
-    finally:
-        app.state.archive = None
-        a.close()
 
 
 def _unit(seed: str, salt: str, who: str) -> float:

@@ -12,9 +12,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,17 +29,6 @@ from tests import historykit as hk
 from tests.recompute import ARM, People, attribution, experiment_figures, shop_figures
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def archive(app: FastAPI, tmp_path: Path) -> AsyncIterator[Archive]:
-    a = Archive(str(tmp_path / "recompute.duckdb"))
-    app.state.archive = a
-    try:
-        yield a
-    finally:
-        app.state.archive = None
-        a.close()
 
 
 async def test_the_reports_agree_with_a_recomputation_figure_by_figure(

@@ -5,9 +5,7 @@ every day; and a KPI lists every rule and agent in scope, zeros included."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,17 +20,6 @@ from tests import figkit as fk
 from tests import rulekit as rk
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def archive(app: FastAPI, tmp_path: Path) -> AsyncIterator[Archive]:
-    a = Archive(str(tmp_path / "agree.duckdb"))
-    app.state.archive = a
-    try:
-        yield a
-    finally:
-        app.state.archive = None
-        a.close()
 
 
 def _reports(shop: f.Shop, path: str) -> str:

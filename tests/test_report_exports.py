@@ -8,9 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -27,17 +25,6 @@ from tests import rulekit as rk
 pytestmark = pytest.mark.asyncio
 INTEGER = re.compile(r"^-?\d+$")
 MONEY = re.compile(r"^-?\d+\.\d\d$")
-
-
-@pytest.fixture
-async def archive(app: FastAPI, tmp_path: Path) -> AsyncIterator[Archive]:
-    a = Archive(str(tmp_path / "exports.duckdb"))
-    app.state.archive = a
-    try:
-        yield a
-    finally:
-        app.state.archive = None
-        a.close()
 
 
 def _table(text: str) -> tuple[list[str], list[list[str]]]:

@@ -4,9 +4,6 @@ value computed here from the history's own orders by the documented definition."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -16,17 +13,6 @@ from kohtaamo.analytics.archive import Archive
 from tests import figkit as fk
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def archive(app: FastAPI, tmp_path: Path) -> AsyncIterator[Archive]:
-    a = Archive(str(tmp_path / "figures.duckdb"))
-    app.state.archive = a
-    try:
-        yield a
-    finally:
-        app.state.archive = None
-        a.close()
 
 
 def _incremental(h: fk.History, arms: fk.Arms) -> tuple[float, float, float]:

@@ -4,10 +4,8 @@ rules report's experiment fields, 503 while no snapshot is published, and who ma
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,18 +35,6 @@ def _reports(shop: f.Shop, path: str) -> str:
 def _noon(days_ago: int) -> datetime:
     d = (utcnow() - timedelta(days=days_ago)).date()
     return datetime(d.year, d.month, d.day, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-async def archive(app: FastAPI, tmp_path: Path) -> AsyncIterator[Archive]:
-    """An empty archive opened in this process as the app's; the test fills it when ready."""
-    a = Archive(str(tmp_path / "reports.duckdb"))
-    app.state.archive = a
-    try:
-        yield a
-    finally:
-        app.state.archive = None
-        a.close()
 
 
 async def _fill(app: FastAPI, archive: Archive) -> None:
