@@ -33,31 +33,40 @@ def idle(last_message_at: datetime, hours: int, now: datetime) -> bool:
     return as_utc(last_message_at) < now - timedelta(hours=hours)
 
 
+async def _latest(
+    session: AsyncSession, workspace_id: int, visitor_key: str
+) -> tuple[int, Status, datetime, int] | None:
+    """The visitor's latest conversation: (id, status, last message at, the idle limit)."""
+    row = (
+        await session.execute(
+            select(
+                Conversation.id,
+                Conversation.status,
+                Conversation.last_message_at,
+                Workspace.chat_auto_resolve_hours,
+            )
+            .join(Workspace, Workspace.id == Conversation.workspace_id)
+            .where(
+                Conversation.workspace_id == workspace_id,
+                Conversation.visitor_key == visitor_key,
+            )
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return None if row is None else (int(row[0]), row[1], row[2], int(row[3]))
+
+
 def going_on(maker: async_sessionmaker[AsyncSession]) -> Callable[[int, str], Awaitable[bool]]:
     """For the rules engine: does this visitor have a conversation that is not closed, and not
     idle past the workspace's limit (closed by the next sweep, so already over)?"""
 
     async def check(workspace_id: int, visitor_key: str) -> bool:
         async with maker() as session:
-            row = (
-                await session.execute(
-                    select(
-                        Conversation.status,
-                        Conversation.last_message_at,
-                        Workspace.chat_auto_resolve_hours,
-                    )
-                    .join(Workspace, Workspace.id == Conversation.workspace_id)
-                    .where(
-                        Conversation.workspace_id == workspace_id,
-                        Conversation.visitor_key == visitor_key,
-                    )
-                    .order_by(Conversation.id.desc())
-                    .limit(1)
-                )
-            ).one_or_none()
-        if row is None or row[0] == Status.resolved:
+            row = await _latest(session, workspace_id, visitor_key)
+        if row is None or row[1] == Status.resolved:
             return False
-        return not idle(row[1], int(row[2]), utcnow())
+        return not idle(row[2], int(row[3]), utcnow())
 
     return check
 
@@ -83,23 +92,7 @@ async def settle(board: Switchboard, workspace_id: int, visitor_key: str) -> Non
     """Before a visitor socket says `ready`: close their latest conversation if it is idle past
     the limit, so the widget hears the same status the rules go by."""
     async with board.maker() as session:
-        row = (
-            await session.execute(
-                select(
-                    Conversation.id,
-                    Conversation.status,
-                    Conversation.last_message_at,
-                    Workspace.chat_auto_resolve_hours,
-                )
-                .join(Workspace, Workspace.id == Conversation.workspace_id)
-                .where(
-                    Conversation.workspace_id == workspace_id,
-                    Conversation.visitor_key == visitor_key,
-                )
-                .order_by(Conversation.id.desc())
-                .limit(1)
-            )
-        ).one_or_none()
+        row = await _latest(session, workspace_id, visitor_key)
     if row is not None and row[1] != Status.resolved and idle(row[2], int(row[3]), utcnow()):
         await close(board, int(row[0]), int(row[3]))
 
