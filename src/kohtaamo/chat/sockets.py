@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from kohtaamo.chat import events, idle, lifecycle, service
 from kohtaamo.chat.announce import visitor_view
@@ -66,6 +66,11 @@ def frame_error(exc: ValidationError) -> dict[str, Any]:
 
 
 async def receive(ws: WebSocket) -> Any:
+    if WebSocketState.DISCONNECTED in (ws.application_state, ws.client_state):
+        # Our side closed it (lagging, membership changed, a failed send): the reader is done.
+        # Starlette raises a plain RuntimeError here, which a reader would take for a bad frame
+        # and retry at once, never yielding: one such socket would stall the whole server.
+        raise WebSocketDisconnect(code=1000)
     text = await ws.receive_text()
     if len(text) > MAX_FRAME:
         raise AppError(f"a frame is at most {MAX_FRAME} characters", field="frame")
