@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import functools
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kohtaamo.analytics import attribution, earned, experiments, exports, funnel, metrics
 from kohtaamo.analytics.archive import Archive
 from kohtaamo.analytics.glossary import Unit
+from kohtaamo.analytics.view import csv_response
 from kohtaamo.auth.dependencies import MemberAccess
 from kohtaamo.kit.clock import utcnow
 from kohtaamo.kit.errors import Invalid, NotFound, Unavailable
@@ -139,7 +138,7 @@ async def attribution_report(
             ]
             for r in rows
         ]  # fmt: skip
-        return _csv("attribution.csv", header, body)
+        return csv_response("attribution.csv", header, body)
     return [_row(r) for r in rows]
 
 
@@ -148,18 +147,6 @@ async def _workspace(db: AsyncSession, workspace_id: int) -> Workspace:
     if ws is None:
         raise NotFound("no such workspace", field="workspace_id")
     return ws
-
-
-def _csv(filename: str, header: list[str], rows: list[list[str]]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 def _row(r: attribution.Attributed) -> dict[str, Any]:
@@ -217,7 +204,9 @@ async def kpi_values(
         unit = col.unit_of()
         table = exports.Table("en", ws.currency, ws.timezone)
         head = exports.named(slug, unit, "en", ws.currency, ws.timezone)
-        return _csv(f"{slug}.csv", [kpi.per, head], [[k, table.cell(v, unit)] for k, v in rows])
+        return csv_response(
+            f"{slug}.csv", [kpi.per, head], [[k, table.cell(v, unit)] for k, v in rows]
+        )
     return {
         "slug": slug,
         "unit": kpi.unit,
